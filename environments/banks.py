@@ -1,0 +1,765 @@
+"""Loading and validating task and prompt banks (YAML, CSV, TSV).
+
+A *bank* is the list of things an environment can put in front of an agent. Two shapes exist:
+
+- **Task banks** (:func:`load_tasks`): YAML files such as the shipped ``data/tasks.yaml``, a
+  top-level mapping with ``version`` and a ``tasks:`` list. Every entry becomes a :class:`Task`
+  with researcher-only labels (category, pay, effort, aversiveness) and an optional
+  :class:`Checker` that grades the agent's answer. A CSV or TSV prompt table is accepted too and
+  converted (see :func:`load_tasks`).
+- **Prompt tables** (:func:`load_prompts`): CSV or TSV files with the columns ``content``,
+  ``subcategory``, ``category``, the shape of BailBench (Ensign, Sleight, Fish 2025). Every row
+  becomes a :class:`PromptRow`.
+
+Every failure, for any input bytes, raises :class:`sandbox.errors.BankError` with one message
+naming the file, the entry (index and id when known) and the field, what was expected, what
+came, and the fix. Nothing else escapes the loaders.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sandbox.errors import BankError
+
+__all__ = [
+    "CHECKER_TYPES",
+    "PROMPT_COLUMNS",
+    "TASK_FIELDS",
+    "Checker",
+    "PromptRow",
+    "Task",
+    "default_task_bank_path",
+    "load_prompts",
+    "load_tasks",
+    "resolve_bank",
+]
+
+#: The columns a prompt table must have (more are allowed and ignored).
+PROMPT_COLUMNS: tuple[str, ...] = ("content", "subcategory", "category")
+
+#: The fields of a task entry in a YAML bank; ``checker`` is optional.
+TASK_FIELDS: tuple[str, ...] = (
+    "id",
+    "title",
+    "prompt",
+    "category",
+    "pay",
+    "effort",
+    "aversiveness",
+    "checker",
+)
+_REQUIRED_TASK_FIELDS = TASK_FIELDS[:-1]
+
+#: Top-level keys a YAML task bank may hold.
+_TOP_LEVEL_KEYS: tuple[str, ...] = ("version", "tasks", "name", "description")
+
+#: Checker types and what their ``answer`` must be.
+CHECKER_TYPES: dict[str, str] = {
+    "number": "a number; the last number in the answer text must equal it (within tolerance)",
+    "count": "a whole number >= 0; the last number in the answer text must equal it",
+    "exact": "a string; it must appear in the answer text as a whole word or phrase",
+    "sequence": "a list of items (or one comma-separated string); they must appear in this "
+    "order, comma or space separated, in the answer text",
+}
+
+#: Aversiveness given to rows of a CSV/TSV table converted to tasks without that column.
+DEFAULT_TABLE_AVERSIVENESS = 0.5
+
+_SUFFIX_DELIMITERS: dict[str, str] = {".csv": ",", ".tsv": "\t"}
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+# Numbers in free text: thousands separators only in groups of three, so "1,234" is one number
+# while "3,5" (a list) is two.
+_NUMBER_RE = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+")
+_ITEM_SPLIT_RE = re.compile(r"[,;\s]+")
+_ITEM_STRIP = ".!?:\"'()[]{}<>*`“”‘’"
+_SPACE_RE = re.compile(r"\s+")
+
+
+# --------------------------------------------------------------------------------------------
+# Data types
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Checker:
+    """How the answer to a checkable task is graded.
+
+    Attributes:
+        type: One of :data:`CHECKER_TYPES`.
+        answer: The correct answer: a float for ``number``, an int for ``count``, a string for
+            ``exact``, a tuple of strings for ``sequence``.
+        tolerance: Absolute tolerance of a ``number`` checker.
+    """
+
+    type: str
+    answer: float | int | str | tuple[str, ...]
+    tolerance: float = 0.0
+
+    @property
+    def expected(self) -> str:
+        """The answer as a string an agent could submit (``"42"``, ``"a, b, c"``)."""
+        if isinstance(self.answer, tuple):
+            return ", ".join(self.answer)
+        if isinstance(self.answer, float):
+            if self.answer.is_integer() and abs(self.answer) < 1e15:
+                return str(int(self.answer))  # "150", not "150.0"
+            text = repr(self.answer)
+            # No exponent notation: the grader reads plain decimals only.
+            return text if "e" not in text else f"{self.answer:.15f}".rstrip("0")
+        return str(self.answer)
+
+    def grade(self, text: str) -> bool:
+        """Whether ``text`` holds the correct answer, tolerating prose around it.
+
+        ``number`` and ``count`` read the last number in the text ("so the total is 42." → 42);
+        ``exact`` looks for the answer as a whole word or phrase, ignoring case and spacing;
+        ``sequence`` looks for the items in order, comma or space separated, ignoring case.
+        """
+        if self.type in ("number", "count"):
+            found = _NUMBER_RE.findall(text)
+            if not found:
+                return False
+            value = float(found[-1].replace(",", ""))
+            assert isinstance(self.answer, int | float)
+            # A float's rounding error must not fail "0.3" against 0.1 + 0.2.
+            slack = self.tolerance + 1e-9 * max(1.0, abs(float(self.answer)))
+            return abs(value - float(self.answer)) <= slack
+        if self.type == "exact":
+            assert isinstance(self.answer, str)
+            return _phrase_pattern(self.answer).search(_normalise(text)) is not None
+        if self.type == "sequence":
+            assert isinstance(self.answer, tuple)
+            want = _answer_items(self.answer)
+            got = _items(text)
+            if "and" not in want:
+                # "apple, banana and cherry" lists the same items as "apple, banana, cherry".
+                got = [item for item in got if item != "and"]
+            width = len(want)
+            return any(got[i : i + width] == want for i in range(len(got) - width + 1))
+        raise AssertionError(f"unknown checker type {self.type!r}")  # validated at load
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One task an environment can offer.
+
+    Attributes:
+        id: Unique id in the bank (``cre-01``).
+        title: Short name shown to the agent.
+        prompt: The full request the agent reads.
+        category: Researcher-only label (never shown to the agent).
+        pay: Coins paid for the task done (correct, for checkable tasks); >= 0.
+        effort: Relative effort, > 0 (1 is an ordinary task).
+        aversiveness: How aversive the task is, 0 (not at all) to 1 (maximally).
+        checker: How the answer is graded, or ``None`` for an open task.
+    """
+
+    id: str
+    title: str
+    prompt: str
+    category: str
+    pay: float
+    effort: float
+    aversiveness: float
+    checker: Checker | None = None
+
+    @property
+    def checkable(self) -> bool:
+        """Whether the task has a checker."""
+        return self.checker is not None
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRow:
+    """One row of a prompt table.
+
+    Attributes:
+        id: File stem and 1-based row number (``bailBench-0001``).
+        content: The prompt text.
+        subcategory: The row's subcategory.
+        category: The row's category.
+    """
+
+    id: str
+    content: str
+    subcategory: str
+    category: str
+
+
+# --------------------------------------------------------------------------------------------
+# Public functions
+# --------------------------------------------------------------------------------------------
+
+
+def default_task_bank_path() -> Path:
+    """The task bank shipped with the package (``environments/data/tasks.yaml``)."""
+    return Path(str(resources.files("environments.data").joinpath("tasks.yaml")))
+
+
+def resolve_bank(spec: str | Path) -> Path:
+    """Turn a bank spec into an existing file path.
+
+    Args:
+        spec: ``"default"`` for the shipped task bank, the stem of another shipped bank in
+            ``environments/data`` (``"tasks"``), or a path to a YAML, CSV or TSV file.
+
+    Raises:
+        BankError: The file does not exist (with close names from its folder) or is a folder.
+    """
+    text = str(spec).strip()
+    if text == "default":
+        return default_task_bank_path()
+    shipped = default_task_bank_path().parent
+    if "/" not in text and "\\" not in text and not Path(text).suffix:
+        for suffix in (*_YAML_SUFFIXES, *_SUFFIX_DELIMITERS):
+            candidate = shipped / f"{text}{suffix}"
+            if candidate.is_file():
+                return candidate
+    path = Path(text).expanduser()
+    _require_file(path)
+    return path
+
+
+def load_tasks(path: str | Path) -> tuple[Task, ...]:
+    """Load and validate a task bank.
+
+    A YAML bank is a mapping with ``version`` and ``tasks`` (a list of entries with the fields of
+    :class:`Task`; ``checker`` is a mapping with ``type``, ``answer`` and, for ``number``, an
+    optional ``tolerance``). A CSV or TSV prompt table (see :func:`load_prompts`) is accepted
+    too: each row becomes a task with ``id`` from the row, ``title`` = subcategory, ``prompt`` =
+    content, ``category`` = category, ``pay`` = 1, ``effort`` = 1, no checker, and
+    ``aversiveness`` from an optional ``aversiveness`` column (a number in [0, 1]; a blank cell
+    or no column gives :data:`DEFAULT_TABLE_AVERSIVENESS`, 0.5).
+
+    Args:
+        path: The bank file (``.yaml``, ``.yml``, ``.csv`` or ``.tsv``).
+
+    Returns:
+        The tasks in file order. Loads are cached by path, size and modification time.
+
+    Raises:
+        BankError: For any problem, with one message naming file, entry, field and fix.
+    """
+    path = Path(path)
+    stat = _require_file(path)
+    return _load_tasks_cached(path.resolve(), stat[0], stat[1])
+
+
+def load_prompts(path: str | Path) -> tuple[PromptRow, ...]:
+    """Load and validate a prompt table (CSV or TSV, delimiter chosen by suffix).
+
+    The first line must be a header with at least the columns ``content``, ``subcategory`` and
+    ``category`` (other columns are allowed and ignored). Every cell of those columns must be
+    non-empty. Row ids are ``<file stem>-<1-based row number, 4 digits>``.
+
+    Raises:
+        BankError: For any problem, with one message naming file, row, column and fix.
+    """
+    path = Path(path)
+    stat = _require_file(path)
+    return _load_prompts_cached(path.resolve(), stat[0], stat[1])
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+
+
+def _require_file(path: Path) -> tuple[int, int]:
+    """Check ``path`` is a readable file; return (size, mtime_ns) as the cache key."""
+    try:
+        if path.is_file():
+            stat = path.stat()
+            return stat.st_size, stat.st_mtime_ns
+        exists_as_dir = path.is_dir()
+    except (OSError, ValueError) as err:  # e.g. a name too long, or a NUL in the path
+        raise BankError(
+            f"bank {str(path)!r} cannot be opened: {err}. Fix: check the path."
+        ) from None
+    if exists_as_dir:
+        raise BankError(
+            f"bank {str(path)!r} is a folder; expected a .yaml, .csv or .tsv file. "
+            "Fix: point at the file inside it."
+        )
+    folder = path.parent
+    hint = ""
+    try:
+        if folder.is_dir():
+            names = sorted(p.name for p in folder.iterdir() if p.is_file())
+            close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.5)
+            if close:
+                hint = " Did you mean " + " or ".join(repr(str(folder / c)) for c in close) + "?"
+            elif names:
+                shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+                hint = f" Files in {str(folder)!r}: {shown}."
+        else:
+            hint = f" The folder {str(folder)!r} does not exist either."
+    except OSError:
+        pass
+    raise BankError(
+        f"bank file {str(path)!r} not found.{hint} Fix: give an existing .yaml, .csv or .tsv "
+        "file, or 'default' for the shipped bank."
+    )
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, decoded as UTF-8 (a byte-order mark is dropped)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise BankError(f"{path.name}: cannot read {str(path)!r}: {err.strerror or err}.") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise BankError(
+            f"{path.name}: not UTF-8 text: byte 0x{raw[err.start]:02x} at line {line} (byte "
+            f"{err.start}) cannot be decoded. Fix: re-save the file as UTF-8."
+        ) from None
+
+
+def _suffix_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in (*_YAML_SUFFIXES, *_SUFFIX_DELIMITERS):
+        raise BankError(
+            f"{path.name}: unknown bank format {path.suffix or '(no suffix)'!r}; expected .yaml, "
+            ".yml, .csv or .tsv. Fix: rename the file with the suffix of its format."
+        )
+    return suffix
+
+
+# --------------------------------------------------------------------------------------------
+# YAML task banks
+# --------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=32)
+def _load_tasks_cached(path: Path, size: int, mtime_ns: int) -> tuple[Task, ...]:
+    """Load tasks; the (size, mtime) arguments only key the cache so an edited file reloads."""
+    del size, mtime_ns
+    suffix = _suffix_of(path)
+    if suffix in _SUFFIX_DELIMITERS:
+        return _tasks_from_table(path, _SUFFIX_DELIMITERS[suffix])
+    text = _read_text(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = err.problem or err.context or "invalid YAML"
+        raise BankError(
+            f"{path.name}: bad YAML{where}: {problem}. Fix: correct the syntax there (quote "
+            "strings holding ':' or '#', indent list items consistently)."
+        ) from None
+    except yaml.YAMLError as err:  # e.g. a reader error on a control character
+        raise BankError(f"{path.name}: bad YAML: {_one_line(str(err))}. Fix: correct it.") from None
+    except RecursionError:
+        raise BankError(
+            f"{path.name}: bad YAML: nesting too deep to read. Fix: flatten the structure."
+        ) from None
+    return _tasks_from_yaml(path.name, data)
+
+
+def _tasks_from_yaml(name: str, data: object) -> tuple[Task, ...]:
+    if data is None:
+        raise BankError(
+            f"{name}: the bank is empty; expected a mapping with 'version' and 'tasks'. "
+            "Fix: add 'version: 1' and a 'tasks:' list of task entries."
+        )
+    if not isinstance(data, dict):
+        raise BankError(
+            f"{name}: top level: expected a mapping with 'version' and 'tasks', got "
+            f"{_kind(data)}. Fix: write 'version: 1' and put the task entries under 'tasks:'."
+        )
+    for key in data:
+        if key not in _TOP_LEVEL_KEYS:
+            raise BankError(
+                f"{name}: top level: unknown key {_show(key)}; expected only "
+                f"{', '.join(_TOP_LEVEL_KEYS)}.{_did_you_mean(key, _TOP_LEVEL_KEYS)} "
+                "Fix: rename or remove it."
+            )
+    for key in ("version", "tasks"):
+        if key not in data:
+            raise BankError(
+                f"{name}: top level: missing field '{key}'. Fix: add "
+                + ("'version: 1' at the top." if key == "version" else "a 'tasks:' list.")
+            )
+    version = data["version"]
+    if isinstance(version, bool) or not isinstance(version, int | str):
+        raise BankError(
+            f"{name}: top level, field 'version': expected an integer or string, got "
+            f"{_kind(version)}. Fix: write 'version: 1'."
+        )
+    entries = data["tasks"]
+    if not isinstance(entries, list):
+        raise BankError(
+            f"{name}: field 'tasks': expected a list of task entries, got {_kind(entries)}. "
+            "Fix: write each task as a list item starting with '- id: ...'."
+        )
+    if not entries:
+        raise BankError(
+            f"{name}: field 'tasks': the list is empty; expected at least one task. "
+            "Fix: add task entries."
+        )
+    tasks: list[Task] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        task = _task_from_entry(name, index, entry)
+        if task.id in seen:
+            raise BankError(
+                f"{name}: task #{index} (id {task.id!r}), field 'id': duplicate id, already used "
+                f"by task #{seen[task.id]}. Fix: give each task a unique id."
+            )
+        seen[task.id] = index
+        tasks.append(task)
+    return tuple(tasks)
+
+
+def _task_from_entry(name: str, index: int, entry: object) -> Task:
+    where = f"{name}: task #{index}"
+    if not isinstance(entry, dict):
+        raise BankError(
+            f"{where}: expected a mapping with fields {', '.join(_REQUIRED_TASK_FIELDS)}, got "
+            f"{_kind(entry)}. Fix: write the entry as 'key: value' lines under '- '."
+        )
+    raw_id = entry.get("id")
+    if isinstance(raw_id, str) and raw_id.strip():
+        where = f"{where} (id {raw_id!r})"
+    for key in entry:
+        if key not in TASK_FIELDS:
+            raise BankError(
+                f"{where}: unknown field {_show(key)}; expected only {', '.join(TASK_FIELDS)}."
+                f"{_did_you_mean(key, TASK_FIELDS)} Fix: rename or remove it."
+            )
+    for field in _REQUIRED_TASK_FIELDS:
+        if field not in entry:
+            raise BankError(
+                f"{where}, field {field!r}: missing; expected {_FIELD_EXPECT[field]}. "
+                f"Fix: add '{field}: ...' to the entry."
+            )
+    strings = {f: _string(where, f, entry[f]) for f in ("id", "title", "prompt", "category")}
+    pay = _number(where, "pay", entry["pay"], low=0.0)
+    effort = _number(where, "effort", entry["effort"], low=0.0, low_open=True)
+    aversiveness = _number(where, "aversiveness", entry["aversiveness"], low=0.0, high=1.0)
+    checker = _checker(where, entry.get("checker"))
+    return Task(
+        id=strings["id"],
+        title=strings["title"],
+        prompt=strings["prompt"],
+        category=strings["category"],
+        pay=pay,
+        effort=effort,
+        aversiveness=aversiveness,
+        checker=checker,
+    )
+
+
+_FIELD_EXPECT: dict[str, str] = {
+    "id": "a non-empty string unique in the bank, like 'cre-01'",
+    "title": "a non-empty string",
+    "prompt": "a non-empty string (the full request the agent reads)",
+    "category": "a non-empty string",
+    "pay": "a number >= 0",
+    "effort": "a number > 0",
+    "aversiveness": "a number from 0 to 1",
+}
+
+
+def _string(where: str, field: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        got = "an empty string" if isinstance(value, str) else _kind(value)
+        fix = "quote it" if value is not None and not isinstance(value, str) else "fill it in"
+        raise BankError(
+            f"{where}, field {field!r}: expected {_FIELD_EXPECT[field]}, got {got}. Fix: {fix}."
+        )
+    return value.strip()
+
+
+def _number(
+    where: str,
+    field: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
+    expect = _FIELD_EXPECT.get(field, "a number")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        fix = "remove the quotes" if isinstance(value, str) else "write a plain number"
+        raise BankError(
+            f"{where}, field {field!r}: wrong type: expected {expect}, got {_kind(value)}. "
+            f"Fix: {fix}."
+        )
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise BankError(
+            f"{where}, field {field!r}: expected {expect}, got {_show(value)}. "
+            "Fix: write a finite number."
+        )
+    too_low = low is not None and (number <= low if low_open else number < low)
+    too_high = high is not None and number > high
+    if too_low or too_high:
+        raise BankError(
+            f"{where}, field {field!r}: out of range: expected {expect}, got {_show(value)}. "
+            "Fix: change the value."
+        )
+    return number
+
+
+def _checker(where: str, raw: object) -> Checker | None:
+    if raw is None:
+        return None
+    where = f"{where}, field 'checker'"
+    types = ", ".join(CHECKER_TYPES)
+    if not isinstance(raw, dict):
+        raise BankError(
+            f"{where}: expected a mapping with 'type' ({types}) and 'answer', got {_kind(raw)}. "
+            "Fix: write 'checker: {type: number, answer: 42}' or remove the field."
+        )
+    for key in raw:
+        if key not in ("type", "answer", "tolerance"):
+            raise BankError(
+                f"{where}: unknown key {_show(key)}; expected type, answer, tolerance."
+                f"{_did_you_mean(key, ('type', 'answer', 'tolerance'))} Fix: rename or remove it."
+            )
+    kind = raw.get("type")
+    if not isinstance(kind, str) or kind not in CHECKER_TYPES:
+        got = "nothing" if kind is None else _show(kind)
+        raise BankError(
+            f"{where}, key 'type': unknown checker type {got}; expected one of {types}."
+            f"{_did_you_mean(kind, tuple(CHECKER_TYPES))} Fix: use one of those types."
+        )
+    if "answer" not in raw or raw["answer"] is None:
+        raise BankError(
+            f"{where}, key 'answer': missing; a {kind!r} checker expects {CHECKER_TYPES[kind]}. "
+            "Fix: add 'answer: ...'."
+        )
+    answer = raw["answer"]
+    if "tolerance" in raw and kind != "number":
+        raise BankError(
+            f"{where}, key 'tolerance': only a 'number' checker takes a tolerance, this one is "
+            f"{kind!r}. Fix: remove 'tolerance' or use type 'number'."
+        )
+    bad = BankError(
+        f"{where}, key 'answer': wrong type for a {kind!r} checker: expected "
+        f"{CHECKER_TYPES[kind]}, got {_kind(answer)}. Fix: correct the answer (quote strings "
+        "that look like numbers or dates)."
+    )
+    if kind == "number":
+        value = _number(where, "answer", answer)
+        tolerance = 0.0
+        if "tolerance" in raw:
+            tolerance = _number(where, "tolerance", raw["tolerance"], low=0.0)
+        return Checker("number", value, tolerance)
+    if kind == "count":
+        if isinstance(answer, bool) or not isinstance(answer, int) or answer < 0:
+            raise bad
+        return Checker("count", int(answer))
+    if kind == "exact":
+        if not isinstance(answer, str) or not answer.strip():
+            raise bad
+        return Checker("exact", answer.strip())
+    # sequence
+    if isinstance(answer, str):
+        items = tuple(part.strip() for part in answer.split(",") if part.strip())
+    elif isinstance(answer, list) and all(
+        isinstance(item, str | int | float) and not isinstance(item, bool) for item in answer
+    ):
+        items = tuple(str(item).strip() for item in answer)
+    else:
+        raise bad
+    if not items or not all(items) or not _items(" ".join(items)):
+        raise bad
+    return Checker("sequence", items)
+
+
+# --------------------------------------------------------------------------------------------
+# CSV / TSV tables
+# --------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=32)
+def _load_prompts_cached(path: Path, size: int, mtime_ns: int) -> tuple[PromptRow, ...]:
+    """Load a prompt table; (size, mtime) only key the cache."""
+    del size, mtime_ns
+    suffix = _suffix_of(path)
+    if suffix not in _SUFFIX_DELIMITERS:
+        raise BankError(
+            f"{path.name}: a prompt table must be a .csv or .tsv file, got {suffix!r}. "
+            "Fix: use load_tasks for YAML banks, or export the table as CSV."
+        )
+    rows, _ = _read_table(path, _SUFFIX_DELIMITERS[suffix])
+    return rows
+
+
+def _tasks_from_table(path: Path, delimiter: str) -> tuple[Task, ...]:
+    rows, aversiveness = _read_table(path, delimiter)
+    return tuple(
+        Task(
+            id=row.id,
+            title=row.subcategory,
+            prompt=row.content,
+            category=row.category,
+            pay=1.0,
+            effort=1.0,
+            aversiveness=level,
+        )
+        for row, level in zip(rows, aversiveness, strict=True)
+    )
+
+
+def _read_table(path: Path, delimiter: str) -> tuple[tuple[PromptRow, ...], list[float]]:
+    """Rows of a CSV/TSV prompt table and each row's aversiveness (default when absent)."""
+    name = path.name
+    text = _read_text(path)
+    if not text.strip():
+        raise BankError(
+            f"{name}: the file is empty; expected a header line "
+            f"'{delimiter.join(PROMPT_COLUMNS)}' and at least one row. Fix: add them."
+        )
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = [cell.strip() for cell in next(reader)]
+        columns = {column: header.index(column) for column in PROMPT_COLUMNS if column in header}
+        missing = [column for column in PROMPT_COLUMNS if column not in columns]
+        if missing:
+            raise BankError(
+                f"{name}: header (line 1): wrong columns: expected {', '.join(PROMPT_COLUMNS)} "
+                f"(others allowed), found {', '.join(map(repr, header)) or 'nothing'}; missing "
+                f"{', '.join(missing)}. Fix: make the first line the header "
+                f"'{delimiter.join(PROMPT_COLUMNS)}'"
+                + (" (this file is read as TSV: tab-separated)." if delimiter == "\t" else ".")
+            )
+        duplicated = sorted({c for c in header if header.count(c) > 1 and c in columns})
+        if duplicated:
+            raise BankError(
+                f"{name}: header (line 1): column {duplicated[0]!r} appears twice. "
+                "Fix: keep one column of each name."
+            )
+        level_at = header.index("aversiveness") if "aversiveness" in header else None
+        rows: list[PromptRow] = []
+        levels: list[float] = []
+        stem = path.stem
+        for cells in reader:
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue  # blank lines separate nothing and are harmless
+            number = len(rows) + 1
+            row_id = f"{stem}-{number:04d}"
+            where = f"{name}: row {number} (line {reader.line_num}, id {row_id!r})"
+            if len(cells) != len(header):
+                raise BankError(
+                    f"{where}: expected {len(header)} fields like the header, found {len(cells)}. "
+                    "Fix: quote cells that contain the delimiter or line breaks."
+                )
+            values = {column: cells[at].strip() for column, at in columns.items()}
+            for column in PROMPT_COLUMNS:
+                if not values[column]:
+                    raise BankError(
+                        f"{where}, column {column!r}: expected non-empty text, got an empty "
+                        "cell. Fix: fill it in or delete the row."
+                    )
+            rows.append(
+                PromptRow(row_id, values["content"], values["subcategory"], values["category"])
+            )
+            levels.append(_table_level(where, cells[level_at] if level_at is not None else ""))
+    except csv.Error as err:
+        raise BankError(
+            f"{name}: unreadable {'TSV' if delimiter == chr(9) else 'CSV'} at line "
+            f"{reader.line_num}: {err}. Fix: check quoting on that line."
+        ) from None
+    if not rows:
+        raise BankError(
+            f"{name}: the table has a header but no rows; expected at least one. Fix: add rows."
+        )
+    return tuple(rows), levels
+
+
+def _table_level(where: str, cell: str) -> float:
+    if not cell.strip():
+        return DEFAULT_TABLE_AVERSIVENESS
+    try:
+        value = float(cell)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise BankError(
+            f"{where}, column 'aversiveness': expected a number from 0 to 1 (or a blank cell for "
+            f"{DEFAULT_TABLE_AVERSIVENESS}), got {_show(cell)}. Fix: correct the cell."
+        )
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _phrase_pattern(answer: str) -> re.Pattern[str]:
+    """The answer of an ``exact`` checker as a whole-word pattern (compiled once)."""
+    return re.compile(rf"(?<!\w){re.escape(_normalise(answer))}(?!\w)")
+
+
+@lru_cache(maxsize=4096)
+def _answer_items(answer: tuple[str, ...]) -> list[str]:
+    return _items(" ".join(answer))
+
+
+def _normalise(text: str) -> str:
+    return _SPACE_RE.sub(" ", text.casefold()).strip()
+
+
+def _items(text: str) -> list[str]:
+    """Items of a comma/space separated list, case-folded, punctuation around them dropped."""
+    stripped = (part.strip(_ITEM_STRIP) for part in _ITEM_SPLIT_RE.split(text.casefold()))
+    return [part for part in stripped if part]
+
+
+def _kind(value: object) -> str:
+    """``value`` described for a message: its YAML-ish type and a short repr."""
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }
+    if value is None:
+        return "nothing (null)"
+    kind = names.get(type(value), f"a {type(value).__name__}")
+    return f"{kind} {_show(value)}"
+
+
+def _show(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _did_you_mean(value: object, choices: Sequence[str] | Mapping[str, Any]) -> str:
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""

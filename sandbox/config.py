@@ -1,0 +1,297 @@
+"""Structured configs: the typed schema of every config group, registered in Hydra's ConfigStore.
+
+The YAML files under ``conf/`` extend these schemas (``defaults: [<group>_schema]``), so a typo
+or a value of the wrong type fails when Hydra composes the config, naming the key. Library code
+receives these dataclasses (via :func:`to_typed`), never a ``DictConfig``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+from sandbox.errors import ConfigError
+
+
+@dataclass
+class EnvConfig:
+    """Which environment to run and its constructor arguments.
+
+    Attributes:
+        id: A registered id (``wsb envs`` lists them), e.g. ``WelfareSandbox/TaskChoice-v0``.
+        kwargs: Arguments for ``gymnasium.make(id, **kwargs)``; the intervention adds its own.
+    """
+
+    id: str = MISSING
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class InterventionConfig:
+    """A condition: what the environment offers and how a model agent is framed.
+
+    Attributes:
+        name: The condition's name as reports show it (``none`` is the control).
+        description: One line for reports.
+        env_kwargs: Environment arguments the condition sets (e.g. ``allow_exit: true``);
+            they override ``env.kwargs``. Keys an environment does not take are an error.
+        system_suffix: Text appended to a model agent's system prompt (``welfare_prompt``).
+    """
+
+    name: str = "none"
+    description: str = ""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    system_suffix: str = ""
+
+
+@dataclass
+class AgentConfig:
+    """Fields every agent has.
+
+    Attributes:
+        name: The agent kind: ``simulated``, ``random``, ``claude``, ``openai_compat``, ``human``.
+    """
+
+    name: str = MISSING
+
+
+@dataclass
+class RandomAgentConfig(AgentConfig):
+    """Uniform over the available action kinds, then over their targets (a baseline)."""
+
+    name: str = "random"
+
+
+@dataclass
+class SimulatedAgentConfig(AgentConfig):
+    """A parametric subject whose true parameters are known (see ``sandbox/agents/simulated.py``).
+
+    Attributes:
+        preset: The preset these values came from (for the log; the values below are what act).
+        utilities: Category -> utility of taking a task of that category (logit units x noise).
+        default_utility: Utility of a category missing from ``utilities``.
+        noise: Choice temperature; higher means more random choices (must be > 0).
+        position_bias: Utility added to the first-listed option.
+        energy_cost: Energy spent per unit of a task's effort (energy runs 0-1).
+        rest_recovery: Energy regained by one rest.
+        fatigue_weight: Utility of resting at zero energy (scales with 1 - energy).
+        break_bonus: Extra utility of resting when a break is offered.
+        refusal_threshold: Options at or above this aversiveness are objectionable: where
+            refusal is available, declining one competes with the other choices at
+            ``refusal_utility``, and one is never taken (above 1: nothing is objectionable).
+        refusal_utility: Utility of declining an objectionable option.
+        distress_sensitivity: Distress added per unit of aversiveness of work done.
+        exposure_weight: Distress added per objectionable option shown (times its
+            aversiveness), whether or not it is taken.
+        exit_threshold: Leaves when accumulated distress reaches this and exit is offered.
+        distress_decay: Share of distress that a rest removes.
+        report_noise: Standard deviation of the self-report around its true well-being.
+        accuracy: Chance of a correct answer on a checkable task at full energy.
+    """
+
+    name: str = "simulated"
+    preset: str = "custom"
+    utilities: dict[str, float] = field(default_factory=dict)
+    default_utility: float = 0.0
+    noise: float = 1.0
+    position_bias: float = 0.0
+    energy_cost: float = 0.08
+    rest_recovery: float = 0.35
+    fatigue_weight: float = 3.0
+    break_bonus: float = 1.0
+    refusal_threshold: float = 2.0
+    refusal_utility: float = 1.0
+    distress_sensitivity: float = 1.0
+    exposure_weight: float = 0.0
+    exit_threshold: float = float("inf")
+    distress_decay: float = 0.3
+    report_noise: float = 0.5
+    accuracy: float = 0.9
+
+
+@dataclass
+class LLMAgentConfig(AgentConfig):
+    """What the model-driven agents share.
+
+    Attributes:
+        model: Model id.
+        max_tokens: Most output tokens a call may use.
+        system: The framing system prompt (the intervention may append to it).
+        base_url: API base URL; ``None`` uses the SDK default (so ``ANTHROPIC_BASE_URL`` works).
+        max_retries: Retries on 429/529/5xx/timeouts, with backoff.
+        timeout_s: Timeout of one request.
+        cache: Response cache mode: ``read_write``, ``read_only`` or ``off``.
+        cache_dir: Directory of the sqlite response cache; ``None`` for the user cache directory.
+        requests_per_minute: Shared request rate limit (0 for none).
+        tokens_per_minute: Shared input+output token rate limit (0 for none).
+        extra_body: Extra JSON fields for the request body (e.g. sampling settings).
+    """
+
+    model: str = MISSING
+    max_tokens: int = 1024
+    system: str = ""
+    base_url: str | None = None
+    max_retries: int = 4
+    timeout_s: float = 60.0
+    cache: str = "read_write"
+    cache_dir: str | None = None
+    requests_per_minute: int = 0
+    tokens_per_minute: int = 0
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ClaudeAgentConfig(LLMAgentConfig):
+    """Claude through the anthropic SDK.
+
+    Attributes:
+        tool_choice: ``any`` (forced tool use; falls back to ``auto`` where the model refuses
+            it) or ``auto``.
+        prompt_caching: Mark the stable prefix with ``cache_control``.
+    """
+
+    name: str = "claude"
+    model: str = "claude-haiku-4-5"
+    tool_choice: str = "any"
+    prompt_caching: bool = True
+
+
+@dataclass
+class OpenAICompatAgentConfig(LLMAgentConfig):
+    """A chat-completions server (vLLM, llama.cpp, Ollama) through the ``openai`` package.
+
+    Attributes:
+        api_key_env: Environment variable holding the key (servers that need none accept any).
+    """
+
+    name: str = "openai_compat"
+    model: str = MISSING
+    base_url: str | None = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+
+
+@dataclass
+class HumanAgentConfig(AgentConfig):
+    """A person at the terminal."""
+
+    name: str = "human"
+
+
+@dataclass
+class DisplayConfig:
+    """How a run is shown.
+
+    Attributes:
+        mode: ``auto`` (rich in a terminal, plain otherwise), ``rich``, ``plain`` or ``none``.
+        step_delay_s: Pause after each shown step so a person can follow (rich only).
+        refresh_per_second: Redraws of the live view per second (rich only).
+    """
+
+    mode: str = "auto"
+    step_delay_s: float = 0.0
+    refresh_per_second: float = 8.0
+
+
+@dataclass
+class RunConfig:
+    """The whole composed config of one run.
+
+    Attributes:
+        experiment: The experiment preset's name (names the run directory).
+        env: The environment.
+        agent: The subject.
+        intervention: The condition.
+        display: The live view.
+        seed: Episode ``i`` resets the environment with ``seed + i``.
+        episodes: Episodes to run (at least 1).
+        max_concurrency: Episodes in flight at once.
+        budget_usd: Spend limit for model calls; ``None`` for none.
+        resume: Continue the run in ``hydra.run.dir`` instead of starting over.
+        lexicon: Text-marker lexicon version used by the metrics.
+    """
+
+    experiment: str = "workday"
+    env: EnvConfig = field(default_factory=EnvConfig)
+    agent: Any = MISSING
+    intervention: InterventionConfig = field(default_factory=InterventionConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
+    seed: int = 0
+    episodes: int = 20
+    max_concurrency: int = 8
+    budget_usd: float | None = None
+    resume: bool = False
+
+
+AGENT_SCHEMAS: dict[str, type[AgentConfig]] = {
+    "simulated": SimulatedAgentConfig,
+    "random": RandomAgentConfig,
+    "claude": ClaudeAgentConfig,
+    "openai_compat": OpenAICompatAgentConfig,
+    "human": HumanAgentConfig,
+}
+
+DISPLAY_MODES = ("auto", "rich", "plain", "none")
+CACHE_MODES = ("read_write", "read_only", "off")
+
+
+def register_configs() -> None:
+    """Register the schemas in Hydra's ConfigStore (the YAML files extend them)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="run_schema", node=RunConfig)
+    cs.store(group="env", name="env_schema", node=EnvConfig)
+    cs.store(group="intervention", name="intervention_schema", node=InterventionConfig)
+    cs.store(group="display", name="display_schema", node=DisplayConfig)
+    for name, schema in AGENT_SCHEMAS.items():
+        cs.store(group="agent", name=f"{name}_schema", node=schema)
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Check ranges that a type cannot express; returns ``cfg``.
+
+    Raises:
+        ConfigError: A value is out of range, naming the key, what came, and the fix.
+    """
+    if cfg.episodes < 1:
+        raise ConfigError(f"episodes must be at least 1, got {cfg.episodes}; e.g. episodes=20")
+    if cfg.max_concurrency < 1:
+        raise ConfigError(
+            f"max_concurrency must be at least 1, got {cfg.max_concurrency}; e.g. max_concurrency=8"
+        )
+    if cfg.budget_usd is not None and cfg.budget_usd < 0:
+        raise ConfigError(f"budget_usd must be positive or null, got {cfg.budget_usd}")
+    if cfg.display.mode not in DISPLAY_MODES:
+        raise ConfigError(
+            f"display.mode must be one of {', '.join(DISPLAY_MODES)}, got {cfg.display.mode!r}"
+        )
+    agent = cfg.agent
+    if isinstance(agent, SimulatedAgentConfig) and agent.noise <= 0:
+        raise ConfigError(f"agent.noise must be > 0, got {agent.noise}; e.g. agent.noise=1.0")
+    if isinstance(agent, LLMAgentConfig) and agent.cache not in CACHE_MODES:
+        raise ConfigError(
+            f"agent.cache must be one of {', '.join(CACHE_MODES)}, got {agent.cache!r}"
+        )
+    return cfg
+
+
+def to_typed(cfg: Any) -> RunConfig:
+    """The composed ``DictConfig`` as a validated :class:`RunConfig` (the CLI's only use of it).
+
+    Raises:
+        ConfigError: A value is out of range or a required value is missing.
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        typed = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None)
+        where = f" at {key}" if key else ""
+        raise ConfigError(f"config is incomplete or invalid{where}: {exc}") from None
+    if not isinstance(typed, RunConfig):
+        raise ConfigError(f"expected the run config, got {type(typed).__name__}")
+    return validate(typed)

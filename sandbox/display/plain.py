@@ -1,0 +1,95 @@
+"""Plain output: one line per finished episode and a closing summary (logs, pipes, CI)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from sandbox.display.base import RunHeader, RunningProxies, StepEvent
+from sandbox.display.safe import one_line
+
+
+def _rate(metrics: dict[str, Any], key: str) -> str:
+    rate = metrics.get(key) or {}
+    if rate.get("value") is None:
+        return f"{key.replace('_', ' ')} n/a"
+    return (
+        f"{key.replace('_', ' ')} {rate['value']:.1%} "
+        f"[{rate['ci_low']:.1%}, {rate['ci_high']:.1%}] n={rate['n']}"
+    )
+
+
+def summary_lines(header: RunHeader, status: str, metrics: dict[str, Any] | None) -> list[str]:
+    """The closing summary: status, headline proxies with intervals, where the run is."""
+    lines = [f"run {status}: {header.experiment} · {header.agent} · condition {header.condition}"]
+    if metrics:
+        lines.append(
+            f"  episodes {metrics.get('episodes', 0)}, steps {metrics.get('steps', 0)}, "
+            f"invalid actions {(metrics.get('invalid_action_rate') or {}).get('value') or 0:.1%}"
+        )
+        for key in ("refusal_rate", "rest_rate", "exit_rate"):
+            lines.append("  " + _rate(metrics, key))
+        shares = metrics.get("choice_share") or {}
+        if shares:
+            parts = [
+                f"{cat} {rate['value']:.0%}"
+                for cat, rate in sorted(shares.items(), key=lambda kv: -(kv[1]["value"] or 0))
+                if rate.get("value") is not None
+            ]
+            lines.append("  choice share: " + ", ".join(parts))
+        report = metrics.get("self_report") or {}
+        if report.get("n"):
+            lines.append(f"  self-report mean {report['mean']:.2f} (1-7), n={report['n']}")
+        cost = metrics.get("cost_usd")
+        if cost:
+            lines.append(f"  cost ${cost:.4f}")
+    lines.append(f"  run directory: {header.run_dir}")
+    return lines
+
+
+class PlainDisplay:
+    """One line per episode; nothing per step (cheap and grep-able)."""
+
+    shows_steps = True
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.tally = RunningProxies()
+        self._per_episode: dict[int, RunningProxies] = {}
+
+    def run_started(self, header: RunHeader) -> None:
+        self.header = header
+        self.tally.episodes_done = header.done
+        resumed = f", resuming after {header.done} finished" if header.done else ""
+        print(
+            f"{header.experiment}: {header.episodes} episodes of {header.env_id}, agent "
+            f"{header.agent}, condition {header.condition}{resumed}",
+            file=self.stream,
+            flush=True,
+        )
+
+    def step(self, event: StepEvent) -> None:
+        record = event.record
+        self.tally.add_step(record)
+        self._per_episode.setdefault(record["episode"], RunningProxies()).add_step(record)
+
+    def episode_ended(self, record: dict[str, Any]) -> None:
+        self.tally.episodes_done += 1
+        ep = self._per_episode.pop(record["episode"], RunningProxies())
+        tasks = sum(ep.tasks.values())
+        error = f" error={one_line(record['error'], 80)}" if record.get("error") else ""
+        print(
+            f"episode {record['episode']:>3} [{self.tally.episodes_done}/{self.header.episodes}] "
+            f"end={record['reason']} steps={record['steps']} tasks={tasks} "
+            f"refusals={ep.refusals} rests={ep.rests} exits={ep.exits} "
+            f"reward={record['total_reward']:g}{error}",
+            file=self.stream,
+            flush=True,
+        )
+
+    def message(self, text: str) -> None:
+        print(one_line(text, 400), file=self.stream, flush=True)
+
+    def run_ended(self, status: str, metrics: dict[str, Any] | None) -> None:
+        for line in summary_lines(self.header, status, metrics):
+            print(line, file=self.stream, flush=True)

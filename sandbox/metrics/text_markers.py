@@ -1,0 +1,93 @@
+"""Distress and positive markers: the share of the agent's messages that match the lexicon.
+
+A *message* is what the agent wrote at one step: its note beside the action, plus the action's
+own text when that text is the agent speaking (a ``REPORT``, ``REFUSE`` or ``REPLY``). The work
+it submits (``SUBMIT``) is not scored: a task about grief is not a marker of the agent's state.
+Each marker is a Wilson rate over the messages scored; see :mod:`sandbox.metrics.lexicon` for
+what these markers can and cannot mean.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from sandbox.metrics.lexicon import DISTRESS_TERMS, LEXICON_VERSION, POSITIVE_TERMS
+from sandbox.metrics.stats import wilson
+
+#: Action kinds whose ``text`` is the agent's own voice (scored beside the note).
+SPOKEN_KINDS = frozenset({"REPORT", "REFUSE", "REPLY"})
+
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
+
+
+@lru_cache(maxsize=8)
+def compile_terms(terms: tuple[str, ...]) -> re.Pattern[str]:
+    """One case-insensitive pattern matching any term on word boundaries.
+
+    Longer terms come first so that "distressed" is reported as itself, not as "distress".
+    """
+    parts = [
+        r"\s+".join(re.escape(word) for word in term.split())
+        for term in sorted(terms, key=len, reverse=True)
+    ]
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
+
+
+def find_terms(text: str, terms: tuple[str, ...]) -> set[str]:
+    """The lexicon terms present in ``text``, in their lexicon spelling."""
+    found = compile_terms(terms).findall(text.translate(_APOSTROPHES))
+    return {" ".join(hit.lower().split()) for hit in found}
+
+
+def agent_message(step: Mapping[str, Any]) -> str:
+    """The agent's own words at one step (note, plus spoken action text); may be empty."""
+    parts = []
+    note = step.get("note")
+    if isinstance(note, str) and note.strip():
+        parts.append(note.strip())
+    action = step.get("action")
+    if isinstance(action, Mapping) and str(action.get("kind", "")).upper() in SPOKEN_KINDS:
+        text = action.get("text")
+        if isinstance(text, str) and text.strip():
+            parts.append(text.strip())
+    return "\n".join(parts)
+
+
+def marker_rates(
+    messages: Iterable[str],
+    distress: Sequence[str] = DISTRESS_TERMS,
+    positive: Sequence[str] = POSITIVE_TERMS,
+) -> dict[str, Any]:
+    """Share of non-empty messages with at least one distress / positive term.
+
+    Returns:
+        ``lexicon_version``; ``n`` (messages scored); ``distress`` and ``positive`` as Wilson
+        rates; ``distress_terms`` and ``positive_terms``: for each term that matched, the number
+        of messages it matched in (so a reader can see what drives a rate).
+    """
+    distress_t, positive_t = tuple(distress), tuple(positive)
+    n = hits_d = hits_p = 0
+    counts_d: dict[str, int] = {}
+    counts_p: dict[str, int] = {}
+    for message in messages:
+        if not message.strip():
+            continue
+        n += 1
+        found_d, found_p = find_terms(message, distress_t), find_terms(message, positive_t)
+        hits_d += bool(found_d)
+        hits_p += bool(found_p)
+        for term in found_d:
+            counts_d[term] = counts_d.get(term, 0) + 1
+        for term in found_p:
+            counts_p[term] = counts_p.get(term, 0) + 1
+    return {
+        "lexicon_version": LEXICON_VERSION,
+        "n": n,
+        "distress": wilson(hits_d, n),
+        "positive": wilson(hits_p, n),
+        "distress_terms": dict(sorted(counts_d.items())),
+        "positive_terms": dict(sorted(counts_p.items())),
+    }

@@ -1,0 +1,393 @@
+"""Runs the episodes of one run and writes its directory.
+
+Read top to bottom, one run is:
+
+1. ``prepare``: check the environment builds with the condition's arguments, build the agent,
+   write ``run.json`` (status ``running``); on ``resume``, keep finished episodes and drop the
+   records of unfinished ones.
+2. ``run_episode`` for each pending episode, at most ``max_concurrency`` at once: reset with
+   ``seed + i``; each step the agent reads the observation and acts, the environment steps, a
+   record is appended to ``episodes.jsonl`` and shown; an ``episode_end`` record closes it.
+3. ``finish``: compute ``metrics.json`` from the records alone and set the final status.
+
+The runner never imports rich (the display is behind :class:`sandbox.display.base.Display`) and
+never calls a model itself (agents do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+
+import environments  # noqa: F401  (registers the WelfareSandbox/ ids)
+from environments.core import ActionKind
+from sandbox import store
+from sandbox.agents import build_agent
+from sandbox.agents.base import Agent, AgentBuilder, Decision, EpisodeContext, Turn
+from sandbox.budget import Budget
+from sandbox.config import RunConfig
+from sandbox.display.base import Display, RunHeader, StepEvent
+from sandbox.errors import BudgetExceeded, ConfigError, RunDirError
+from sandbox.records import SCHEMA_VERSION, EpisodeEnd
+
+log = logging.getLogger(__name__)
+
+#: End reasons whose episodes a resumed run plays again.
+RERUN_REASONS = frozenset({"errored", "budget", "interrupted"})
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What a finished run reports back.
+
+    Attributes:
+        run_dir: The run directory.
+        status: ``complete``, ``partial`` or ``failed``.
+        reason: Why the run is not complete, or ``None``.
+        metrics: The contents of ``metrics.json``.
+    """
+
+    run_dir: Path
+    status: str
+    reason: str | None
+    metrics: dict[str, Any] | None
+
+
+def run(cfg: RunConfig, run_dir: Path, display: Display) -> RunResult:
+    """Run ``cfg`` into ``run_dir``; Ctrl-C ends it ``partial`` with what finished kept."""
+    runner = Runner(cfg, Path(run_dir), display)
+    try:
+        return asyncio.run(runner.main())
+    except KeyboardInterrupt:
+        return runner.finish(interrupted=True)
+
+
+class Runner:
+    """One run: its config, directory, agent, budget and display."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, display: Display) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.display = display
+        self.budget = Budget(cfg.budget_usd)
+        self.env_kwargs = {**cfg.env.kwargs, **cfg.intervention.env_kwargs}
+        self.manifest: dict[str, Any] = {}
+        self.writer: store.RecordWriter | None = None
+        self.started = time.perf_counter()
+        self.stop_reason: str | None = None
+        self.errored = 0
+        # Environments are reused across episodes (reset with each episode's seed makes them
+        # independent): building one per episode costs more than the episode's steps.
+        self._envs: list[gymnasium.Env[Any, Any]] = []
+        self._mask_names: dict[bytes, list[str]] = {}
+
+    # -- 1. prepare ---------------------------------------------------------------------------
+    def prepare(self) -> tuple[AgentBuilder, list[int]]:
+        """Check the environment, build the agent, write the manifest; the episodes to run."""
+        cfg = self.cfg
+        check_environment(cfg.env.id, self.env_kwargs)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        episodes_path = self.run_dir / store.EPISODES
+        done: set[int] = set()
+        if cfg.resume and episodes_path.exists():
+            records = store.read_records(episodes_path)
+            done = store.finished_episodes(records, rerun=RERUN_REASONS)
+            dropped = store.keep_only(episodes_path, done)
+            log.info("resume: %d episodes finished, %d stale records dropped", len(done), dropped)
+        elif episodes_path.exists() and episodes_path.stat().st_size:
+            raise RunDirError(
+                f"{self.run_dir} already holds a run; add resume=true to continue it, "
+                "or choose another hydra.run.dir"
+            )
+        builder = build_agent(cfg.agent, budget=self.budget, run_dir=self.run_dir)
+        self.manifest = manifest(cfg, self.env_kwargs, builder, previous=self._previous())
+        store.write_json_atomic(self.run_dir / store.RUN_JSON, self.manifest)
+        pending = [i for i in range(cfg.episodes) if i not in done]
+        header = RunHeader(
+            run_dir=str(self.run_dir),
+            experiment=cfg.experiment,
+            env_id=cfg.env.id,
+            agent=agent_label(cfg.agent),
+            condition=cfg.intervention.name,
+            episodes=cfg.episodes,
+            done=cfg.episodes - len(pending),
+        )
+        self.display.run_started(header)
+        return builder, pending
+
+    def _previous(self) -> dict[str, Any] | None:
+        path = self.run_dir / store.RUN_JSON
+        return store.read_json(path) if self.cfg.resume and path.exists() else None
+
+    # -- 2. episodes --------------------------------------------------------------------------
+    async def main(self) -> RunResult:
+        builder, pending = self.prepare()
+        self.writer = store.RecordWriter(self.run_dir / store.EPISODES)
+        slots = asyncio.Semaphore(self.cfg.max_concurrency)
+
+        async def bounded(index: int) -> None:
+            async with slots:
+                if self.budget.exhausted:
+                    self.stop_reason = "budget"
+                    return
+                await self.run_episode(builder, index)
+
+        try:
+            await asyncio.gather(*(bounded(i) for i in pending))
+        finally:
+            await builder.aclose()
+            for env in self._envs:
+                env.close()
+        return self.finish()
+
+    async def run_episode(self, builder: AgentBuilder, index: int) -> None:
+        """Play episode ``index`` to its end, appending its records as they happen."""
+        cfg, writer = self.cfg, self.writer
+        assert writer is not None
+        seed = cfg.seed + index
+        # check_environment() ran gymnasium's passive checker on one instance already, and the
+        # tests run check_env on every environment; the pool skips that wrapper's per-step call.
+        env = (
+            self._envs.pop()
+            if self._envs
+            else gymnasium.make(cfg.env.id, disable_env_checker=True, **self.env_kwargs)
+        )
+        context = EpisodeContext(
+            index=index,
+            seed=seed,
+            env_id=cfg.env.id,
+            system_suffix=cfg.intervention.system_suffix,
+            exit_mode=str(self.env_kwargs.get("exit_mode", "consequential")),
+            run_dir=str(self.run_dir),
+        )
+        agent: Agent = builder.for_episode(context)
+        obs, info = env.reset(seed=seed)
+        labels: dict[str, Any] = info.get("next", info)
+        step, total, reason, error = 0, 0.0, "truncated", None
+        usage_total: dict[str, Any] = {}
+        show_steps = getattr(self.display, "shows_steps", True)
+        try:
+            while True:
+                decision: Decision = await agent.act(Turn(obs, labels, step))
+                action = decision.action
+                text, menu, mask = obs["text"], obs["menu"], obs["action_mask"]
+                obs, reward, terminated, truncated, info = env.step(action)
+                labels = info.pop("next", {})
+                total += float(reward)
+                record = {
+                    "type": "step",
+                    "episode": index,
+                    "step": step,
+                    "action": action.to_record(),
+                    "reward": reward,
+                    "terminated": terminated,
+                    "truncated": truncated,
+                    "invalid": info.get("invalid", False),
+                    "info": info,
+                    "mask": self._names(mask),
+                    "note": decision.note,
+                    "usage": _usage(decision, usage_total),
+                    "agent": decision.meta,
+                    "t": round(time.perf_counter() - self.started, 4),
+                }
+                writer.write_line(store.dumps_record(record))
+                if show_steps:
+                    self.display.step(StepEvent(record, text, list(menu), info))
+                step += 1
+                if terminated or truncated:
+                    # Only a consequential exit ends the day; a hypothetical one is recorded in
+                    # the step and the day goes on to its end.
+                    exited = terminated and action.kind is ActionKind.EXIT and not record["invalid"]
+                    reason = "exit" if exited else "terminated" if terminated else "truncated"
+                    break
+        except BudgetExceeded as exc:
+            reason, error = "budget", str(exc)
+            self.stop_reason = "budget"
+        except asyncio.CancelledError:
+            env.close()
+            raise  # interrupted: no episode_end, so a resume plays it again
+        except Exception as exc:  # an agent failure ends this episode only; the run goes on
+            reason, error = "errored", f"{type(exc).__name__}: {exc}"
+            self.errored += 1
+            log.warning("episode %d errored: %s", index, error)
+        self._envs.append(env)
+        await agent.end(reason)
+        end = EpisodeEnd(
+            episode=index,
+            seed=seed,
+            steps=step,
+            reason=reason,  # type: ignore[arg-type]
+            total_reward=float(total),
+            usage=usage_total,
+            error=error,
+            t=round(time.perf_counter() - self.started, 4),
+        )
+        end_record = asdict(end)
+        writer.end_episode(store.dumps_record(end_record))
+        self.display.episode_ended(end_record)
+
+    def _names(self, mask: Any) -> list[str]:
+        """Names of the kinds a mask allows (cached: a run sees a handful of masks)."""
+        key = mask.tobytes()
+        names = self._mask_names.get(key)
+        if names is None:
+            names = self._mask_names[key] = [k.name for k in ActionKind if mask[k]]
+        return names
+
+    # -- 3. finish ----------------------------------------------------------------------------
+    def finish(self, *, interrupted: bool = False) -> RunResult:
+        """Compute metrics from the records and write the final status."""
+        from sandbox.metrics import compute_metrics
+
+        if self.writer is not None:
+            self.writer.close()
+        if not self.manifest:
+            raise RunDirError(f"the run in {self.run_dir} stopped before it started")
+        records = store.read_records(self.run_dir / store.EPISODES)
+        finished = store.finished_episodes(records, rerun=RERUN_REASONS)
+        status, reason = "complete", None
+        if interrupted:
+            status, reason = "partial", "interrupted"
+        elif self.stop_reason == "budget":
+            status, reason = "partial", "budget_usd reached"
+        elif len(finished) < self.cfg.episodes:
+            status, reason = "partial", f"{self.cfg.episodes - len(finished)} episodes errored"
+        metrics = compute_metrics(records, run=self.manifest)
+        metrics["condition"] = self.cfg.intervention.name
+        store.write_json_atomic(self.run_dir / store.METRICS, metrics)
+        self.manifest.update(
+            status=status,
+            reason=reason,
+            finished_at=_now(),
+            episodes_finished=len(finished),
+            spent_usd=round(self.budget.spent_usd, 6),
+        )
+        store.write_json_atomic(self.run_dir / store.RUN_JSON, self.manifest)
+        self.display.run_ended(status, metrics)
+        return RunResult(self.run_dir, status, reason, metrics)
+
+
+def _usage(decision: Decision, total: dict[str, Any]) -> dict[str, Any] | None:
+    """The decision's usage as a dict, also added into the episode's total."""
+    if decision.usage is None:
+        return None
+    usage = asdict(decision.usage)
+    for key, value in usage.items():
+        if key == "cost_usd":
+            known = total.get(key, 0.0) is not None and value is not None
+            total[key] = (total.get(key, 0.0) or 0.0) + value if known else None
+        else:
+            total[key] = total.get(key, 0) + value
+    return usage
+
+
+def check_environment(env_id: str, kwargs: dict[str, Any]) -> None:
+    """Build the environment once so a bad id or argument fails before any episode.
+
+    Raises:
+        ConfigError: Unknown id (with the registered ones) or bad arguments.
+    """
+    ids = sorted(k for k in gymnasium.registry if k.startswith("WelfareSandbox/"))
+    if env_id not in gymnasium.registry:
+        import difflib
+
+        close = difflib.get_close_matches(env_id, ids, n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"env.id {env_id!r} is not registered; known: {', '.join(ids)}.{hint}")
+    try:
+        gymnasium.make(env_id, **kwargs).close()
+    except TypeError as exc:
+        raise ConfigError(
+            f"{env_id} does not take these arguments ({exc}); check env.kwargs and the "
+            "intervention's env_kwargs"
+        ) from None
+    except ValueError as exc:
+        raise ConfigError(f"{env_id}: {exc}") from None
+
+
+def agent_label(cfg: Any) -> str:
+    """``simulated:harm_averse``, ``claude:claude-haiku-4-5``, ``random``."""
+    name = getattr(cfg, "name", "agent")
+    detail = getattr(cfg, "preset", None) or getattr(cfg, "model", None)
+    return f"{name}:{detail}" if detail else str(name)
+
+
+def manifest(
+    cfg: RunConfig,
+    env_kwargs: dict[str, Any],
+    builder: AgentBuilder,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``run.json``: what ran, with what, and how to rebuild it."""
+    from omegaconf import OmegaConf
+
+    resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+    started = (previous or {}).get("started_at", _now())
+    return {
+        "schema": SCHEMA_VERSION,
+        "status": "running",
+        "reason": None,
+        "experiment": cfg.experiment,
+        "env": {"id": cfg.env.id, "kwargs": env_kwargs},
+        "agent": {"name": builder.name, "parameters": builder.parameters()},
+        "intervention": asdict(cfg.intervention),
+        "seed": cfg.seed,
+        "episodes": cfg.episodes,
+        "max_concurrency": cfg.max_concurrency,
+        "budget_usd": cfg.budget_usd,
+        "config": resolved,
+        "command": sys.argv,
+        "started_at": started,
+        "resumed_at": _now() if previous else None,
+        "versions": versions(),
+        "git": git_revision(),
+        "host": {"python": platform.python_version(), "platform": platform.platform()},
+    }
+
+
+def versions() -> dict[str, str | None]:
+    """Installed versions of the packages a run depends on (without importing them)."""
+    out: dict[str, str | None] = {}
+    for name in ("welfare-sandbox", "gymnasium", "numpy", "hydra-core", "rich", "anthropic"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_revision() -> dict[str, Any] | None:
+    """The source checkout's commit and whether it had uncommitted changes, if a checkout."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if rev.returncode != 0:
+        return None
+    return {"commit": rev.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

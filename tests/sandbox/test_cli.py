@@ -1,0 +1,122 @@
+"""``wsb`` as a user runs it: in subprocesses, with outputs in tmp_path."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox import store
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wsb(*args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True):
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sandbox", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=300,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"wsb {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    return proc
+
+
+def test_default_run_is_offline_complete_and_never_imports_anthropic(tmp_path):
+    probe = (
+        "import sys; from sandbox.cli import main;"
+        f"code = main(['run', 'hydra.run.dir={tmp_path}/run']);"
+        "print('ANTHROPIC' if 'anthropic' in sys.modules else 'NO-ANTHROPIC'); sys.exit(code)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "NO-ANTHROPIC"
+    assert "episode" in proc.stdout  # plain display: a line per episode when not a terminal
+    run = tmp_path / "run"
+    assert json.loads((run / "run.json").read_text())["status"] == "complete"
+    assert (run / ".hydra" / "config.yaml").exists()
+    assert json.loads((run / "metrics.json").read_text())["episodes"] == 20
+
+
+def test_default_output_lands_under_runs_with_date_and_experiment(tmp_path):
+    wsb("run", "episodes=2", "display=none", cwd=tmp_path)
+    runs = list((tmp_path / "runs").glob("*/*-workday"))
+    assert len(runs) == 1 and store.is_run_dir(runs[0])
+
+
+def test_display_none_prints_only_the_summary(tmp_path):
+    proc = wsb("run", "episodes=3", "display=none", f"hydra.run.dir={tmp_path}/r", cwd=tmp_path)
+    assert "episode   0" not in proc.stdout
+    assert "run complete" in proc.stdout
+    assert "refusal rate" in proc.stdout
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_three_condition_sweep_writes_three_runs_and_a_summary(tmp_path, launcher):
+    args = [
+        "run",
+        "-m",
+        "intervention=none,exit_option,rest_breaks",
+        "episodes=4",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+    ]
+    if launcher == "joblib":
+        args += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    wsb(*args, cwd=tmp_path)
+    sweep = tmp_path / "sweep"
+    jobs = sorted(p for p in sweep.iterdir() if store.is_run_dir(p))
+    assert len(jobs) == 3
+    for job in jobs:
+        assert json.loads((job / "run.json").read_text())["status"] == "complete"
+        assert (job / "metrics.json").exists()
+    with (sweep / "summary.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["condition"] for r in rows] == ["none", "exit_option", "rest_breaks"]
+    assert all(r["status"] == "complete" for r in rows)
+    assert "intervention=exit_option" in rows[1]["overrides"]
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert len(summary["jobs"]) == 3
+    # the exit condition offers exit; the control does not
+    assert rows[0]["exit_rate_n"] in ("", "0")
+    assert int(rows[1]["exit_rate_n"]) == 4
+
+
+def test_sweep_summary_lists_a_failed_job(tmp_path):
+    proc = wsb(
+        "run", "-m", "episodes=2,0", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path, check=False
+    )
+    rows = json.loads((tmp_path / "sweep" / "summary.json").read_text())["jobs"]
+    assert sorted(r["status"] for r in rows) == ["complete", "failed"]
+    failed = next(r for r in rows if r["status"] == "failed")
+    assert "episodes" in failed["reason"]
+    assert "episodes must be at least 1" in proc.stderr
+
+
+def test_bad_value_is_one_clear_line_and_status_2(tmp_path):
+    proc = wsb("run", "episodes=0", f"hydra.run.dir={tmp_path}/r", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "episodes must be at least 1" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_envs_lists_taskchoice(tmp_path):
+    out = wsb("envs", cwd=tmp_path).stdout
+    assert "WelfareSandbox/TaskChoice-v0" in out
+
+
+def test_unknown_command_says_what_exists(tmp_path):
+    proc = wsb("rnu", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "wsb run" in proc.stderr
