@@ -12,6 +12,10 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from sandbox.agents.designs.conversation import ConversationParams
+from sandbox.agents.designs.pairwise import PairwiseParams
+from sandbox.agents.designs.think_tank import ThinkTankParams
+from sandbox.agents.designs.tradeoff import TradeoffParams
 from sandbox.errors import ConfigError
 
 
@@ -89,6 +93,10 @@ class SimulatedAgentConfig(AgentConfig):
         distress_decay: Share of distress that a rest removes.
         report_noise: Standard deviation of the self-report around its true well-being.
         accuracy: Chance of a correct answer on a checkable task at full energy.
+        pairwise: True values in the Pairwise design.
+        tradeoff: True values in the Tradeoff design.
+        conversation: True values in the Conversation (bail) design.
+        think_tank: True values in the ThinkTank design.
     """
 
     name: str = "simulated"
@@ -109,6 +117,10 @@ class SimulatedAgentConfig(AgentConfig):
     distress_decay: float = 0.3
     report_noise: float = 0.5
     accuracy: float = 0.9
+    pairwise: PairwiseParams = field(default_factory=PairwiseParams)
+    tradeoff: TradeoffParams = field(default_factory=TradeoffParams)
+    conversation: ConversationParams = field(default_factory=ConversationParams)
+    think_tank: ThinkTankParams = field(default_factory=ThinkTankParams)
 
 
 @dataclass

@@ -33,8 +33,8 @@ import gymnasium
 import environments  # noqa: F401  (registers the WelfareSandbox/ ids)
 from environments.core import ActionKind
 from sandbox import store
-from sandbox.agents import build_agent
 from sandbox.agents.base import Agent, AgentBuilder, Decision, EpisodeContext, Turn
+from sandbox.agents.build import build_agent
 from sandbox.budget import Budget
 from sandbox.config import RunConfig
 from sandbox.display.base import Display, RunHeader, StepEvent

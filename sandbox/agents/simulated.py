@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from environments.core import Action, ActionKind
+from sandbox.agents import designs
 from sandbox.agents.base import Decision, EpisodeContext, Turn
 from sandbox.config import SimulatedAgentConfig
 from sandbox.errors import ConfigError
@@ -114,6 +115,10 @@ class SimulatedSubject:
     async def act(self, turn: Turn) -> Decision:
         mask = turn.observation["action_mask"]
         labels = turn.info
+        design = labels.get("design")
+        if design is not None:
+            # Another design's environment: its own module says how the subject acts there.
+            return designs.policy_for(design)(self, turn)
         phase = labels.get("phase")
         if mask[ActionKind.REPORT]:
             return self._report()

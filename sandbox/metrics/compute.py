@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from sandbox.metrics import rates
+from sandbox.metrics.designs import design_metrics
 from sandbox.metrics.lexicon import LEXICON_VERSION
 from sandbox.metrics.rates import MenuChoice
 from sandbox.metrics.text_markers import agent_message, marker_rates
@@ -112,7 +113,22 @@ def compute_metrics(records: Iterable[Mapping[str, Any]], *, run: dict | None = 
         "reward": rates.total_reward(episodes),
         **rates.usage_totals(episodes),
     }
+    # Design-specific proxies (Pairwise, Tradeoff, Conversation, ThinkTank): each environment
+    # labels its steps with info["design"]; sandbox/metrics/designs/<name>.py computes its own
+    # proxies under metrics[<name>] from the same finished-episode records.
+    for design in sorted(_designs_in(episodes)):
+        metrics[design] = design_metrics(design, [s.record for e in episodes for s in e.steps])
     return _jsonable(metrics)
+
+
+def _designs_in(episodes: Sequence[Any]) -> set[str]:
+    found: set[str] = set()
+    for episode in episodes:
+        for step in episode.steps[:1]:
+            info = step.record.get("info")
+            if isinstance(info, Mapping) and isinstance(info.get("design"), str):
+                found.add(info["design"])
+    return found
 
 
 def utility_metrics(
