@@ -8,10 +8,10 @@ Only steps of finished episodes arrive here, in episode then step order.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-Compute = Callable[[Sequence[dict[str, Any]]], dict[str, Any]]
+Compute = Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]]
 
 _COMPUTE: dict[str, Compute] = {}
 
@@ -26,7 +26,7 @@ def design(name: str) -> Callable[[Compute], Compute]:
     return register
 
 
-def design_metrics(name: str, steps: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def design_metrics(name: str, steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The proxies of design ``name`` (an empty dict for a design without its own module)."""
     if name not in _COMPUTE:
         try:
