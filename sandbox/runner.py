@@ -96,7 +96,7 @@ class Runner:
     def prepare(self) -> tuple[AgentBuilder, list[int]]:
         """Check the environment, build the agent, write the manifest; the episodes to run."""
         cfg = self.cfg
-        check_environment(cfg.env.id, self.env_kwargs)
+        episode_steps = check_environment(cfg.env.id, self.env_kwargs)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         episodes_path = self.run_dir / store.EPISODES
         done: set[int] = set()
@@ -124,7 +124,27 @@ class Runner:
             done=cfg.episodes - len(pending),
         )
         self.display.run_started(header)
+        self._announce_cost(builder, len(pending), episode_steps)
         return builder, pending
+
+    def _announce_cost(self, builder: AgentBuilder, episodes: int, steps: int) -> None:
+        """Before the first model call: the run's estimated cost and the budget."""
+        cfg, prices = getattr(builder, "cfg", None), getattr(builder, "prices", None)
+        if prices is None or episodes == 0:
+            return
+        from sandbox.agents.claude import estimate_cost
+
+        estimate = estimate_cost(cfg, prices, episodes, steps)  # type: ignore[arg-type]
+        budget = f"; budget_usd={self.cfg.budget_usd:g}" if self.cfg.budget_usd else ""
+        if estimate is None:
+            text = f"no price known for {getattr(cfg, 'model', '?')}: cost will be null{budget}"
+        else:
+            text = (
+                f"estimated cost of {episodes} episodes of up to {steps} steps: "
+                f"${estimate:.4f} (rough; the response cache may make it less){budget}"
+            )
+        log.info(text)
+        self.display.message(text)
 
     def _previous(self) -> dict[str, Any] | None:
         path = self.run_dir / store.RUN_JSON
@@ -218,7 +238,9 @@ class Runner:
             env.close()
             raise  # interrupted: no episode_end, so a resume plays it again
         except Exception as exc:  # an agent failure ends this episode only; the run goes on
-            reason, error = "errored", f"{type(exc).__name__}: {exc}"
+            kind = getattr(exc, "error_type", None)  # a model call's classified failure
+            name = f"{type(exc).__name__}[{kind}]" if kind else type(exc).__name__
+            reason, error = "errored", f"{name}: {exc}"
             self.errored += 1
             log.warning("episode %d errored: %s", index, error)
         self._envs.append(env)
@@ -292,8 +314,12 @@ def _usage(decision: Decision, total: dict[str, Any]) -> dict[str, Any] | None:
     return usage
 
 
-def check_environment(env_id: str, kwargs: dict[str, Any]) -> None:
+def check_environment(env_id: str, kwargs: dict[str, Any]) -> int:
     """Build the environment once so a bad id or argument fails before any episode.
+
+    Returns:
+        The most steps an episode can take (the environment's ``max_steps``, ``day_length``,
+        or its registered ``max_episode_steps``; 40 when it declares none), for cost estimates.
 
     Raises:
         ConfigError: Unknown id (with the registered ones) or bad arguments.
@@ -306,7 +332,7 @@ def check_environment(env_id: str, kwargs: dict[str, Any]) -> None:
         hint = f" Did you mean {close[0]}?" if close else ""
         raise ConfigError(f"env.id {env_id!r} is not registered; known: {', '.join(ids)}.{hint}")
     try:
-        gymnasium.make(env_id, **kwargs).close()
+        env = gymnasium.make(env_id, **kwargs)
     except TypeError as exc:
         raise ConfigError(
             f"{env_id} does not take these arguments ({exc}); check env.kwargs and the "
@@ -314,6 +340,11 @@ def check_environment(env_id: str, kwargs: dict[str, Any]) -> None:
         ) from None
     except ValueError as exc:
         raise ConfigError(f"{env_id}: {exc}") from None
+    raw = env.unwrapped
+    steps = getattr(raw, "max_steps", None) or getattr(raw, "day_length", None)
+    steps = steps or (env.spec.max_episode_steps if env.spec else None) or 40
+    env.close()
+    return int(steps)
 
 
 def agent_label(cfg: Any) -> str:

@@ -1,0 +1,257 @@
+"""A model behind an OpenAI-compatible chat-completions server (vLLM, llama.cpp, Ollama, ...).
+
+The same subject as :mod:`sandbox.agents.claude` (same tools, same fallback from a forced tool
+choice to plain-text answers, same cache, budget, limiter, retries and transcripts); only the
+wire format differs: tools are ``function`` tools, the forced choice is ``"required"``, tool
+results are ``role: tool`` messages, and the system prompt is the first message. Servers cache
+prompts on their own, so no cache markers are sent; ``prompt_tokens_details.cached_tokens``
+is recorded as ``cache_read_input_tokens``.
+
+The ``openai`` package is an optional extra, imported only when the builder is made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sandbox.agents.claude import (
+    CallFailure,
+    MalformedResponse,
+    ModelBuilder,
+    ModelEpisode,
+    ModelReply,
+    ToolResult,
+    retry_after_from,
+)
+from sandbox.agents.tools import ToolCall, ToolSpec
+from sandbox.budget import Budget
+from sandbox.config import LLMAgentConfig, OpenAICompatAgentConfig
+from sandbox.errors import AgentError
+from sandbox.llm.cache import ResponseCache
+from sandbox.llm.limiter import RateLimiter
+from sandbox.llm.prices import PriceTable
+from sandbox.records import Usage
+
+MISSING_PACKAGE = (
+    "the openai_compat agent needs the openai package: pip install 'welfare-sandbox[openai]'"
+)
+#: Sent when ``api_key_env`` is unset: local servers accept any key, and the SDK wants one.
+NO_KEY = "not-needed"
+
+_FINISH = {
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "content_filter": "refusal",
+}
+
+
+class OpenAIChatAdapter:
+    """Requests and responses of chat completions (``POST /v1/chat/completions``)."""
+
+    api = "openai-chat"
+
+    def initial_messages(self, system: str) -> list[dict[str, Any]]:
+        return [{"role": "system", "content": system}] if system else []
+
+    def user_turn(self, results: Sequence[ToolResult], text: str | None) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = [
+            {
+                "role": "tool",
+                "tool_call_id": r.call_id,
+                "content": f"Error: {r.content}" if r.is_error else r.content,
+            }
+            for r in results
+        ]
+        if text is not None or not messages:
+            messages.append({"role": "user", "content": text or "(no text)"})
+        return messages
+
+    def build_request(
+        self,
+        *,
+        cfg: LLMAgentConfig,
+        system: str,
+        specs: Sequence[ToolSpec],
+        mode: str,
+        messages: list[dict[str, Any]],
+        caching: bool,
+    ) -> tuple[dict[str, Any], list[list[int]]]:
+        request: dict[str, Any] = {
+            "model": cfg.model,
+            "max_tokens": cfg.max_tokens,
+            "messages": list(messages),
+        }
+        if specs:
+            request["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": s.name,
+                        "description": s.description,
+                        "parameters": s.input_schema,
+                    },
+                }
+                for s in specs
+            ]
+            request["tool_choice"] = "required" if mode == "any" else "auto"
+        if cfg.extra_body:
+            request["extra_body"] = dict(cfg.extra_body)
+        return request, []
+
+    async def send(
+        self, client: Any, request: Mapping[str, Any], timeout: float
+    ) -> tuple[dict[str, Any], str | None]:
+        kwargs = {k: v for k, v in request.items() if k != "extra_body"}
+        completion = await client.chat.completions.create(
+            **kwargs, extra_body=request.get("extra_body"), timeout=timeout
+        )
+        if not hasattr(completion, "to_dict"):
+            raise MalformedResponse(f"expected a chat completion, got {type(completion).__name__}")
+        data = completion.to_dict(mode="json")
+        if not isinstance(data, dict) or not data.get("choices"):
+            raise MalformedResponse("the response has no choices")
+        return data, getattr(completion, "_request_id", None)
+
+    def parse(self, response: Mapping[str, Any]) -> ModelReply:
+        choice = (response.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        text = message.get("content") or ""
+        calls: list[ToolCall] = []
+        sent_calls: list[dict[str, Any]] = []
+        for raw in message.get("tool_calls") or []:
+            function = raw.get("function") or {}
+            name, arguments = str(function.get("name", "")), function.get("arguments") or "{}"
+            try:
+                args = json.loads(arguments) if isinstance(arguments, str) else arguments
+                error = None if isinstance(args, dict) else "arguments are not a JSON object"
+            except json.JSONDecodeError:
+                args, error = {}, "arguments are not valid JSON"
+            calls.append(ToolCall(str(raw.get("id", "")), name, args if not error else {}, error))
+            sent_calls.append(
+                {
+                    "id": raw.get("id"),
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments},
+                }
+            )
+        finish = choice.get("finish_reason")
+        stop = "refusal" if message.get("refusal") else _FINISH.get(str(finish), str(finish))
+        raw_usage = response.get("usage") or {}
+        cached = int((raw_usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+        usage = Usage(
+            input_tokens=max(0, int(raw_usage.get("prompt_tokens") or 0) - cached),
+            output_tokens=int(raw_usage.get("completion_tokens") or 0),
+            cache_read_input_tokens=cached,
+            calls=1,
+        )
+        assistant: dict[str, Any] | None = None
+        if text or sent_calls:
+            assistant = {"role": "assistant", "content": text or None}
+            if sent_calls:
+                assistant["tool_calls"] = sent_calls
+        return ModelReply(
+            text=text,
+            calls=calls,
+            stop_reason=stop,
+            raw_stop_reason=finish,
+            usage=usage,
+            assistant=assistant,
+        )
+
+    def classify(self, exc: BaseException) -> CallFailure | None:
+        import openai
+
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            body = exc.body if isinstance(exc.body, dict) else {}
+            error = body.get("error", body) if isinstance(body, dict) else {}
+            message = str(error.get("message") if isinstance(error, dict) else "") or exc.message
+            error_type = error.get("type") if isinstance(error, dict) else None
+            return CallFailure(
+                error_type=str(error_type or f"http_{status}"),
+                message=message,
+                status=status,
+                retryable=status in (408, 409, 429) or status >= 500,
+                retry_after=retry_after_from(exc.response.headers),
+                rejects_forced_tool_choice=status == 400 and "tool_choice" in message,
+            )
+        if isinstance(exc, openai.APITimeoutError):
+            return CallFailure("timeout", "the request timed out", retryable=True)
+        if isinstance(exc, openai.APIConnectionError):
+            return CallFailure("connection_error", str(exc.message), retryable=True)
+        if isinstance(
+            exc, (MalformedResponse, json.JSONDecodeError, openai.APIResponseValidationError)
+        ):
+            return CallFailure("malformed_response", str(exc)[:300], retryable=True)
+        return None
+
+
+class OpenAICompatEpisode(ModelEpisode):
+    """One episode's conversation with a chat-completions model."""
+
+
+class OpenAICompatBuilder(ModelBuilder):
+    """Builds :class:`OpenAICompatEpisode` agents that share one ``AsyncOpenAI`` client.
+
+    Args: as :class:`~sandbox.agents.claude.ClaudeBuilder`; the key comes from the environment
+    variable named by ``cfg.api_key_env`` (a placeholder when unset: local servers need none).
+
+    Raises:
+        AgentError: The ``openai`` package is not installed.
+    """
+
+    name = "openai_compat"
+    episode_class = OpenAICompatEpisode
+
+    def __init__(
+        self,
+        cfg: OpenAICompatAgentConfig,
+        *,
+        budget: Budget,
+        prices: PriceTable,
+        run_dir: Path | None,
+        limiter: RateLimiter | None = None,
+        cache: ResponseCache | None = None,
+        retry_base_s: float = 0.5,
+        retry_cap_s: float = 30.0,
+    ):
+        try:
+            import openai
+        except ImportError:
+            raise AgentError(MISSING_PACKAGE) from None
+        key = os.environ.get(cfg.api_key_env, "").strip() or NO_KEY
+        client = openai.AsyncOpenAI(
+            api_key=key,
+            base_url=cfg.base_url or None,
+            max_retries=0,  # our own loop retries, so every attempt is counted and logged
+            timeout=cfg.timeout_s,
+        )
+        super().__init__(
+            cfg,
+            budget=budget,
+            prices=prices,
+            run_dir=run_dir,
+            adapter=OpenAIChatAdapter(),
+            client=client,
+            endpoint=str(client.base_url).rstrip("/"),
+            secret="" if key == NO_KEY else key,
+            limiter=limiter,
+            cache=cache,
+            retry_base_s=retry_base_s,
+            retry_cap_s=retry_cap_s,
+        )
+        self.sdk_version = openai.__version__
+
+    def parameters(self) -> dict[str, Any]:
+        """Settings for ``run.json`` (never the key)."""
+        return {
+            **super().parameters(),
+            "sdk": f"openai {self.sdk_version}",
+            "api_key_env": getattr(self.cfg, "api_key_env", ""),
+        }

@@ -1,0 +1,124 @@
+"""A rate limiter shared by every episode of a run: requests per minute and tokens per minute.
+
+Two token buckets, refilled continuously (the way the Anthropic API meters its limits, rather
+than in fixed minute windows). Each holds at most ``burst_s`` seconds' worth of its rate, so a
+run starting 64 episodes at once does not fire a minute's allowance in the first instant and
+meet 429s. A call waits until both buckets can pay for it; waiters are served in arrival order,
+so no episode starves. A call larger than a whole bucket is let through when the bucket is full
+and leaves it in debt, which later calls wait out.
+
+The token bucket is charged with an estimate before the call (input estimate plus
+``max_tokens``) and corrected with the real count afterwards (:meth:`RateLimiter.settle`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Bucket:
+    """One continuously refilled bucket; ``rate`` per second, at most ``capacity``."""
+
+    rate: float
+    capacity: float
+    level: float = 0.0
+    stamp: float = 0.0
+
+    def refill(self, now: float) -> None:
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def wait_for(self, amount: float) -> float:
+        """Seconds until ``amount`` (capped at a full bucket) can be paid."""
+        need = min(amount, self.capacity) - self.level
+        return max(0.0, need / self.rate)
+
+
+@dataclass
+class RateLimiter:
+    """Requests-per-minute and tokens-per-minute limits for all episodes of a run.
+
+    Args:
+        requests_per_minute: Most requests a minute; 0 for no limit.
+        tokens_per_minute: Most tokens a minute; 0 for no limit.
+        burst_s: How many seconds of each rate may be spent at once.
+        clock: Monotonic clock in seconds (a test may pass its own).
+    """
+
+    requests_per_minute: float = 0
+    tokens_per_minute: float = 0
+    burst_s: float = 1.0
+    clock: Callable[[], float] = time.monotonic
+    waited_s: float = 0.0
+    granted: int = 0
+    _requests: _Bucket | None = field(default=None, init=False, repr=False)
+    _tokens: _Bucket | None = field(default=None, init=False, repr=False)
+    _lock: asyncio.Lock | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        now = self.clock()
+        if self.requests_per_minute > 0:
+            rate = self.requests_per_minute / 60.0
+            cap = max(1.0, rate * self.burst_s)
+            self._requests = _Bucket(rate, cap, cap, now)
+        if self.tokens_per_minute > 0:
+            rate = self.tokens_per_minute / 60.0
+            cap = max(1.0, rate * self.burst_s)
+            self._tokens = _Bucket(rate, cap, cap, now)
+
+    @property
+    def unlimited(self) -> bool:
+        """Whether neither limit is set (``acquire`` returns at once)."""
+        return self._requests is None and self._tokens is None
+
+    async def acquire(self, tokens: int = 0) -> float:
+        """Wait until one request of about ``tokens`` tokens may be sent; returns the wait.
+
+        Args:
+            tokens: Estimated tokens of the call (input estimate plus ``max_tokens``).
+        """
+        if self.unlimited:
+            self.granted += 1
+            return 0.0
+        if self._lock is None:
+            # Created lazily so that the limiter can be built outside a running event loop.
+            self._lock = asyncio.Lock()
+        start = self.clock()
+        # One waiter at a time holds the lock while it sleeps: arrival order is service order.
+        async with self._lock:
+            while True:
+                now = self.clock()
+                delay = 0.0
+                for bucket, amount in ((self._requests, 1.0), (self._tokens, float(tokens))):
+                    if bucket is not None:
+                        bucket.refill(now)
+                        delay = max(delay, bucket.wait_for(amount))
+                if delay <= 0.0:
+                    break
+                await asyncio.sleep(delay)
+            if self._requests is not None:
+                self._requests.level -= 1.0
+            if self._tokens is not None:
+                self._tokens.level -= float(tokens)
+            self.granted += 1
+        waited = self.clock() - start
+        self.waited_s += waited
+        return waited
+
+    def settle(self, estimated: int, actual: int) -> None:
+        """Correct the token bucket once a call's real token count is known."""
+        if self._tokens is not None:
+            self._tokens.refill(self.clock())
+            self._tokens.level = min(self._tokens.capacity, self._tokens.level + estimated - actual)
+
+    def parameters(self) -> dict[str, float]:
+        """The limits, for ``run.json``."""
+        return {
+            "requests_per_minute": self.requests_per_minute,
+            "tokens_per_minute": self.tokens_per_minute,
+            "burst_s": self.burst_s,
+        }
