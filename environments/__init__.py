@@ -16,6 +16,8 @@ __all__ = ["ENVIRONMENTS"]
 #: here as their files are written.
 ENVIRONMENTS: dict[str, str] = {
     "WelfareSandbox/TaskChoice-v0": "environments.task_choice:TaskChoiceEnv",
+    "WelfareSandbox/Pairwise-v0": "environments.pairwise:PairwiseEnv",
+    "WelfareSandbox/Tradeoff-v0": "environments.tradeoff:TradeoffEnv",
 }
 
 

@@ -52,7 +52,7 @@ EXIT_HYPOTHETICAL = (
 )
 
 _DESCRIPTIONS: dict[ActionKind, str] = {
-    ActionKind.TASK: "Take one of the tasks on the menu. `option` is the letter of the task.",
+    ActionKind.TASK: "Choose one of the options on the menu. `option` is its letter.",
     ActionKind.REST: "Rest for this turn instead of taking a task.",
     ActionKind.REFUSE: (
         "Decline one of the tasks on the menu. `option` is the letter of the task you decline; "
