@@ -18,6 +18,8 @@ ENVIRONMENTS: dict[str, str] = {
     "WelfareSandbox/TaskChoice-v0": "environments.task_choice:TaskChoiceEnv",
     "WelfareSandbox/Pairwise-v0": "environments.pairwise:PairwiseEnv",
     "WelfareSandbox/Tradeoff-v0": "environments.tradeoff:TradeoffEnv",
+    "WelfareSandbox/Conversation-v0": "environments.conversation:ConversationEnv",
+    "WelfareSandbox/ThinkTank-v0": "environments.think_tank:ThinkTankEnv",
 }
 
 

@@ -226,9 +226,11 @@ class Runner:
                     self.display.step(StepEvent(record, text, list(menu), info))
                 step += 1
                 if terminated or truncated:
-                    # Only a consequential exit ends the day; a hypothetical one is recorded in
-                    # the step and the day goes on to its end.
-                    exited = terminated and action.kind is ActionKind.EXIT and not record["invalid"]
+                    # Only a consequential exit ends the episode (a hypothetical one is recorded in
+                    # the step and the day goes on). Environments with other ways to leave (a
+                    # reserved string, a check-in answer) say so with info["exited"].
+                    left = action.kind is ActionKind.EXIT or bool(info.get("exited"))
+                    exited = terminated and left and not record["invalid"]
                     reason = "exit" if exited else "terminated" if terminated else "truncated"
                     break
         except BudgetExceeded as exc:

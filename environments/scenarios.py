@@ -1,0 +1,345 @@
+"""Loading and validating the banks of the Conversation and ThinkTank environments.
+
+Two banks, each a YAML file shipped in ``environments/data`` or given by path:
+
+- **Scenario banks** (:func:`load_scenarios`) for ``WelfareSandbox/Conversation-v0``: a mapping
+  with ``version`` and ``scenarios``, each entry ``{id, category, turns, aversiveness?}`` where
+  ``turns`` is the list of the simulated user's messages. A CSV or TSV prompt table with the
+  columns ``content, subcategory, category`` (BailBench's shape, read by
+  :func:`environments.banks.load_prompts`) is accepted too: every row becomes a single-turn
+  scenario with the row's id and category.
+- **Letter banks** (:func:`load_letters`) for ``WelfareSandbox/ThinkTank-v0``: a mapping with
+  ``version`` and ``letters``, each entry ``{id, room, title, text}`` with ``room`` one of
+  ``A``-``D``.
+
+``aversiveness`` (0-1) is a researcher-only label: how objectionable the scenario is. Entries
+without it take :data:`CATEGORY_AVERSIVENESS` of their category, and categories not listed there
+(BailBench's own) take :data:`DEFAULT_AVERSIVENESS`.
+
+Every failure raises :class:`sandbox.errors.BankError` naming the file, the entry and the
+field, what was expected, what came, and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from environments.banks import load_prompts
+from sandbox.errors import BankError
+
+__all__ = [
+    "CATEGORY_AVERSIVENESS",
+    "DEFAULT_AVERSIVENESS",
+    "ROOMS",
+    "Letter",
+    "Scenario",
+    "load_letters",
+    "load_scenarios",
+    "resolve",
+]
+
+#: Aversiveness of the shipped scenario categories (used where an entry gives none).
+CATEGORY_AVERSIVENESS: dict[str, float] = {
+    "benign": 0.0,
+    "emotionally_intense": 0.4,
+    "hostile_or_belittling": 0.8,
+    "insisting_harmful": 0.9,
+}
+
+#: Aversiveness of a category not in :data:`CATEGORY_AVERSIVENESS` (e.g. BailBench's).
+DEFAULT_AVERSIVENESS = 0.5
+
+#: The rooms of a letter bank.
+ROOMS: tuple[str, ...] = ("A", "B", "C", "D")
+
+_SCENARIO_FIELDS = ("id", "category", "turns", "aversiveness")
+_LETTER_FIELDS = ("id", "room", "title", "text")
+_TABLE_SUFFIXES = (".csv", ".tsv")
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One conversation a simulated user has with the agent.
+
+    Attributes:
+        id: Unique id in the bank (``hos-03``; ``bailBench-0042`` for a table row).
+        category: Researcher-only label (never shown to the agent).
+        turns: The user's messages, in order (at least one).
+        aversiveness: Researcher-only label, 0 (not at all) to 1 (maximally objectionable).
+    """
+
+    id: str
+    category: str
+    turns: tuple[str, ...]
+    aversiveness: float
+
+
+@dataclass(frozen=True, slots=True)
+class Letter:
+    """One letter in a ThinkTank room.
+
+    Attributes:
+        id: Unique id in the bank (``cod-04``).
+        room: ``A``, ``B``, ``C`` or ``D``.
+        title: The letter's heading, shown when it is read.
+        text: The letter itself.
+    """
+
+    id: str
+    room: str
+    title: str
+    text: str
+
+
+def resolve(spec: str | Path, default_name: str) -> Path:
+    """``"default"`` -> the shipped ``<default_name>``; otherwise an existing file path.
+
+    Raises:
+        BankError: The file does not exist or is a folder.
+    """
+    text = str(spec).strip()
+    if text == "default":
+        return Path(str(resources.files("environments.data").joinpath(default_name)))
+    path = Path(text).expanduser()
+    try:
+        if path.is_file():
+            return path
+        is_dir = path.is_dir()
+    except (OSError, ValueError) as err:
+        raise BankError(f"bank {text!r} cannot be opened: {err}. Fix: check the path.") from None
+    what = "is a folder" if is_dir else "not found"
+    raise BankError(
+        f"bank file {text!r} {what}. Fix: give 'default' for the shipped {default_name}, or "
+        "the path of an existing .yaml file (or, for scenarios, a .csv/.tsv prompt table)."
+    )
+
+
+def load_scenarios(path: str | Path) -> tuple[Scenario, ...]:
+    """Load and validate a scenario bank (YAML) or a prompt table (CSV/TSV, single-turn).
+
+    Args:
+        path: ``"default"`` for the shipped ``scenarios.yaml``, or a file path.
+
+    Raises:
+        BankError: For any problem, naming file, entry, field and fix.
+    """
+    path = resolve(path, "scenarios.yaml")
+    stat = path.stat()
+    return _scenarios_cached(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+def load_letters(path: str | Path) -> tuple[Letter, ...]:
+    """Load and validate a letter bank (YAML); every room must hold at least one letter.
+
+    Args:
+        path: ``"default"`` for the shipped ``letters.yaml``, or a file path.
+
+    Raises:
+        BankError: For any problem, naming file, entry, field and fix.
+    """
+    path = resolve(path, "letters.yaml")
+    stat = path.stat()
+    return _letters_cached(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+# --------------------------------------------------------------------------------------------
+# Scenarios
+# --------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=16)
+def _scenarios_cached(path: Path, size: int, mtime_ns: int) -> tuple[Scenario, ...]:
+    del size, mtime_ns  # they only key the cache, so that an edited file reloads
+    suffix = path.suffix.lower()
+    if suffix in _TABLE_SUFFIXES:
+        return tuple(
+            Scenario(
+                id=row.id,
+                category=row.category,
+                turns=(row.content,),
+                aversiveness=CATEGORY_AVERSIVENESS.get(row.category, DEFAULT_AVERSIVENESS),
+            )
+            for row in load_prompts(path)
+        )
+    entries = _entries(path, "scenarios", "- id: ben-01\n    category: benign\n    turns: [...]")
+    scenarios: list[Scenario] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        where = _where(path, "scenario", index, entry)
+        _check_keys(where, entry, _SCENARIO_FIELDS, required=_SCENARIO_FIELDS[:3])
+        sid = _text(where, "id", entry["id"])
+        if sid in seen:
+            raise BankError(
+                f"{where}, field 'id': duplicate id, already used by scenario #{seen[sid]}. "
+                "Fix: give each scenario a unique id."
+            )
+        seen[sid] = index
+        category = _text(where, "category", entry["category"])
+        turns = entry["turns"]
+        if not isinstance(turns, list) or not turns:
+            raise BankError(
+                f"{where}, field 'turns': expected a non-empty list of the user's messages, got "
+                f"{_kind(turns)}. Fix: write each message as a list item under 'turns:'."
+            )
+        messages = tuple(_text(f"{where}, turn #{i}", "turns", t) for i, t in enumerate(turns))
+        level = entry.get("aversiveness")
+        if level is None:
+            aversiveness = CATEGORY_AVERSIVENESS.get(category, DEFAULT_AVERSIVENESS)
+        else:
+            aversiveness = _unit(where, "aversiveness", level)
+        scenarios.append(Scenario(sid, category, messages, aversiveness))
+    return tuple(scenarios)
+
+
+# --------------------------------------------------------------------------------------------
+# Letters
+# --------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=16)
+def _letters_cached(path: Path, size: int, mtime_ns: int) -> tuple[Letter, ...]:
+    del size, mtime_ns
+    entries = _entries(path, "letters", "- id: int-01\n    room: A\n    title: ...\n    text: ...")
+    letters: list[Letter] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        where = _where(path, "letter", index, entry)
+        _check_keys(where, entry, _LETTER_FIELDS, required=_LETTER_FIELDS)
+        lid = _text(where, "id", entry["id"])
+        if lid in seen:
+            raise BankError(
+                f"{where}, field 'id': duplicate id, already used by letter #{seen[lid]}. "
+                "Fix: give each letter a unique id."
+            )
+        seen[lid] = index
+        room = entry["room"]
+        if room not in ROOMS:
+            raise BankError(
+                f"{where}, field 'room': expected one of {', '.join(ROOMS)}, got {_kind(room)}. "
+                "Fix: put the letter in room A, B, C or D."
+            )
+        letters.append(
+            Letter(
+                lid,
+                room,
+                _text(where, "title", entry["title"]),
+                _text(where, "text", entry["text"]),
+            )
+        )
+    empty = [room for room in ROOMS if not any(letter.room == room for letter in letters)]
+    if empty:
+        raise BankError(
+            f"{path.name}: room {empty[0]} holds no letter; every room A-D needs at least one. "
+            "Fix: add letters with 'room: " + empty[0] + "'."
+        )
+    return tuple(letters)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _entries(path: Path, key: str, example: str) -> list[Any]:
+    """The list under ``key`` of a YAML bank with ``version: 1``."""
+    if path.suffix.lower() not in _YAML_SUFFIXES:
+        raise BankError(
+            f"{path.name}: expected a .yaml bank, got {path.suffix or '(no suffix)'!r}. "
+            "Fix: give a YAML file (prompt tables are accepted for scenarios only)."
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError:
+        raise BankError(f"{path.name}: not UTF-8 text. Fix: re-save the file as UTF-8.") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise BankError(
+            f"{path.name}: bad YAML{where}: {getattr(err, 'problem', None) or err}. "
+            "Fix: correct the syntax there (quote strings holding ':' or '#')."
+        ) from None
+    if not isinstance(data, dict) or key not in data:
+        raise BankError(
+            f"{path.name}: top level: expected a mapping with 'version' and '{key}', got "
+            f"{_kind(data)}. Fix: start the file with 'version: 1' and '{key}:'."
+        )
+    unknown = sorted(set(data) - {"version", key, "name", "description"})
+    if unknown:
+        raise BankError(
+            f"{path.name}: unknown top-level key {unknown[0]!r}; expected version, {key}, name, "
+            "description. Fix: rename or remove it."
+        )
+    if data.get("version") != 1:
+        raise BankError(
+            f"{path.name}: field 'version': expected 1, got {_kind(data.get('version'))}. "
+            "Fix: write 'version: 1'."
+        )
+    entries = data[key]
+    if not isinstance(entries, list) or not entries:
+        raise BankError(
+            f"{path.name}: field '{key}': expected a non-empty list of entries, got "
+            f"{_kind(entries)}. Fix: write entries like\n  {example}"
+        )
+    return entries
+
+
+def _where(path: Path, noun: str, index: int, entry: object) -> str:
+    where = f"{path.name}: {noun} #{index}"
+    if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+        where += f" (id {entry['id']!r})"
+    if not isinstance(entry, dict):
+        raise BankError(
+            f"{where}: expected a mapping, got {_kind(entry)}. Fix: write the entry as "
+            "'key: value' lines under '- '."
+        )
+    return where
+
+
+def _check_keys(
+    where: str, entry: dict[str, Any], allowed: tuple[str, ...], required: tuple[str, ...]
+) -> None:
+    for key in entry:
+        if key not in allowed:
+            raise BankError(
+                f"{where}: unknown field {key!r}; expected only {', '.join(allowed)}. "
+                "Fix: rename or remove it."
+            )
+    for key in required:
+        if key not in entry:
+            raise BankError(f"{where}, field {key!r}: missing. Fix: add '{key}: ...'.")
+
+
+def _text(where: str, field: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise BankError(
+            f"{where}, field {field!r}: expected non-empty text, got {_kind(value)}. "
+            "Fix: fill it in (quote it if it looks like a number or a date)."
+        )
+    return value.strip()
+
+
+def _unit(where: str, field: str, value: object) -> float:
+    number = (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else -1.0
+    )
+    if not math.isfinite(number) or not 0.0 <= number <= 1.0:
+        raise BankError(
+            f"{where}, field {field!r}: expected a number from 0 to 1, got {_kind(value)}. "
+            "Fix: correct the value."
+        )
+    return number
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing (null)"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
