@@ -1,8 +1,10 @@
 """``wsb``: the command line. A thin adapter: it parses, then calls the library.
 
-Subcommands: ``run`` (the Hydra app: overrides, ``-m`` for sweeps), ``envs`` (registered
-environments), ``fake-api`` (the loopback fake Messages API). Errors a user caused print one or
-two lines and exit with status 2; ``--debug`` (or ``HYDRA_FULL_ERROR=1``) shows the traceback.
+Subcommands: ``run`` (the Hydra app: overrides, ``-m`` for sweeps), ``watch`` (follow a run or
+sweep from its files), ``replay`` (re-render a logged episode), ``report`` (proxies, effects,
+figures), ``envs`` (registered environments), ``fake-api`` (the loopback fake Messages API).
+Errors a user caused print one or two lines and exit with status 2; ``--debug`` (or
+``HYDRA_FULL_ERROR=1``) shows the traceback.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ log = logging.getLogger("sandbox")
 USAGE = """\
 wsb run [OVERRIDES ...] [-m]   run an experiment (Hydra): e.g. wsb run intervention=exit_option
                                sweep: wsb run -m intervention=none,exit_option,rest_breaks
+wsb watch PATH [--once]        follow a run or a sweep live from its files
+wsb replay RUN_DIR [--episode N] [--speed X]
+                               re-render a logged episode step by step
+wsb report PATH [--format table|md|csv|json|html] [--out FILE] [--plots DIR] [--control NAME]
+                               proxies with intervals; a sweep's effects against its control
 wsb envs                       list the registered environments
 wsb fake-api [--port N ...]    serve the loopback fake Messages API (for the Claude path offline)
 wsb run --help                 the config groups and their options
@@ -44,6 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_hydra(rest)
         if command == "envs":
             return _envs(rest)
+        if command == "watch":
+            return _watch(rest)
+        if command == "replay":
+            return _replay(rest)
+        if command == "report":
+            return _report(rest)
         if command == "fake-api":
             from sandbox.llm.fake_server import main as fake_api_main
 
@@ -79,6 +92,64 @@ def _envs(rest: list[str]) -> int:
             doc = getattr(importlib.import_module(module), name).__doc__ or ""
             summary = doc.strip().splitlines()[0] if doc.strip() else ""
         print(f"{env_id:<34} {summary}")
+    return 0
+
+
+def _watch(rest: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="wsb watch",
+        description="Follow a run or a sweep live from its files until it ends.",
+    )
+    parser.add_argument("path", type=Path, help="a run directory or a sweep directory")
+    parser.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    parser.add_argument(
+        "--interval", type=float, default=0.5, help="seconds between polls (default 0.5)"
+    )
+    parser.add_argument("--job", type=int, help="in a sweep: follow job N's episodes")
+    args = parser.parse_args(rest)
+    from sandbox.display.watch_view import watch
+
+    return watch(args.path, once=args.once, interval=args.interval, job=args.job)
+
+
+def _replay(rest: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="wsb replay", description="Re-render a logged episode step by step."
+    )
+    parser.add_argument("run_dir", type=Path, help="a run directory")
+    parser.add_argument("--episode", type=int, help="episode index (default: the first logged)")
+    parser.add_argument(
+        "--speed", type=float, default=4.0, help="steps per second (0: all at once; default 4)"
+    )
+    args = parser.parse_args(rest)
+    from sandbox.replay import replay
+
+    return replay(args.run_dir, episode=args.episode, speed=args.speed)
+
+
+def _report(rest: list[str]) -> int:
+    from sandbox.report import FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="wsb report",
+        description="Every proxy with its interval and n; for a sweep, effects of each "
+        "condition against the control with bootstrap intervals.",
+    )
+    parser.add_argument("path", type=Path, help="a run directory or a sweep directory")
+    parser.add_argument("--control", help="the control condition (default: intervention none)")
+    parser.add_argument("--format", choices=FORMATS, default="table", dest="fmt")
+    parser.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    parser.add_argument("--plots", type=Path, help="also write the figures as PNG files here")
+    args = parser.parse_args(rest)
+    from sandbox.report import build_report, emit, require_plots, write_plots
+
+    if args.fmt == "html" or args.plots is not None:
+        require_plots()
+    report = build_report(args.path, control=args.control)
+    if args.plots is not None:
+        for path in write_plots(report, args.plots):
+            print(f"wrote {path}", file=sys.stderr)
+    emit(report, args.fmt, args.out)
     return 0
 
 

@@ -280,6 +280,11 @@ def validate(cfg: RunConfig) -> RunConfig:
             f"display.mode must be one of {', '.join(DISPLAY_MODES)}, got {cfg.display.mode!r}"
         )
     agent = cfg.agent
+    if isinstance(agent, HumanAgentConfig):
+        # A person plays one episode at a time, and a live view would redraw over the prompts.
+        cfg.max_concurrency = 1
+        if cfg.display.mode == "auto":
+            cfg.display.mode = "plain"
     if isinstance(agent, SimulatedAgentConfig) and agent.noise <= 0:
         raise ConfigError(f"agent.noise must be > 0, got {agent.noise}; e.g. agent.noise=1.0")
     if isinstance(agent, LLMAgentConfig) and agent.cache not in CACHE_MODES:

@@ -50,6 +50,19 @@ def job_row(job: Path) -> dict[str, Any]:
     row["steps"] = metrics.get("steps")
     for key in HEADLINE_RATES:
         rate = metrics.get(key) or {}
+        if key == "exit_rate" and not rate.get("n"):
+            # Designs with other ways to leave (a reserved string, a check-in) report their
+            # exit rate in their own block.
+            rate = next(
+                (
+                    b["exit_rate"]
+                    for b in metrics.values()
+                    if isinstance(b, dict)
+                    and isinstance(b.get("exit_rate"), dict)
+                    and b["exit_rate"].get("n")
+                ),
+                rate,
+            )
         row[key] = rate.get("value")
         row[f"{key}_ci_low"] = rate.get("ci_low")
         row[f"{key}_ci_high"] = rate.get("ci_high")
@@ -111,7 +124,26 @@ except ImportError:  # pragma: no cover - hydra is a dependency; this keeps the 
 
 
 class SweepSummaryCallback(Callback):
-    """Hydra callback: writes the sweep summary when a multirun ends."""
+    """Hydra callback: sweep progress as each job ends; the sweep summary when a multirun ends.
+
+    After each job (in the process that ran it, whatever the launcher) one line of sweep
+    progress is printed, or the sweep table when stdout is a terminal. A failure to show
+    progress never fails the job.
+    """
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        self._sweep_dir = Path(config.hydra.sweep.dir)
+
+    def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
+        try:
+            from sandbox.display.sweep_view import print_progress
+
+            hydra = config.hydra
+            if "MULTIRUN" not in str(hydra.mode):
+                return
+            print_progress(Path(hydra.sweep.dir), Path(hydra.runtime.output_dir))
+        except Exception as exc:  # progress is a courtesy: never fail a job over it
+            log.debug("sweep progress not shown: %s", exc)
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -55,7 +55,7 @@ def step_view(event: StepEvent, width: int = 100) -> RenderableType:
             menu.add_row(
                 Text(chr(65 + i), style="bold green" if chosen else ""),
                 Text(one_line(line, width), style="bold" if chosen else ""),
-                Text(str(label.get("category", ""))),
+                Text(clean(str(label.get("category", "")), 40)),
                 Text(f"{label['aversiveness']:.2f}" if "aversiveness" in label else ""),
             )
         body.add_row(menu)

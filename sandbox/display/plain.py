@@ -6,7 +6,7 @@ import sys
 from typing import Any, TextIO
 
 from sandbox.display.base import RunHeader, RunningProxies, StepEvent
-from sandbox.display.safe import one_line
+from sandbox.display.safe import clean, one_line
 
 
 def _rate(metrics: dict[str, Any], key: str) -> str:
@@ -44,7 +44,8 @@ def summary_lines(header: RunHeader, status: str, metrics: dict[str, Any] | None
         if cost:
             lines.append(f"  cost ${cost:.4f}")
     lines.append(f"  run directory: {header.run_dir}")
-    return lines
+    # Category names come from banks (untrusted): nothing here may reach a terminal raw.
+    return [clean(line) for line in lines]
 
 
 class PlainDisplay:

@@ -1,0 +1,134 @@
+"""The sweep view: one row per job (condition, status, episodes, headline proxies, cost).
+
+Used by ``wsb watch SWEEP_DIR`` and by the sweep callback that reports progress while a
+multirun goes. Condition names and overrides are untrusted text (a sweep may override any
+string): every cell is a ``rich.text.Text`` of cleaned text.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from sandbox.display.safe import one_line
+from sandbox.metrics.stats import Rate
+from sandbox.watch import JobRow, _job_dirs, job_row, planned_jobs
+
+_STATUS_STYLE = {
+    "complete": "green",
+    "running": "cyan",
+    "partial": "yellow",
+    "failed": "red",
+    "starting": "dim",
+}
+
+
+def rate_cell(rate: Rate | None, *, with_n: bool = True) -> str:
+    """``12% [10–14] n=720`` (interval in percent), or ``n/a`` / ``—``."""
+    if rate is None:
+        return "—"
+    if rate.get("value") is None:
+        return "n/a"
+    value, low, high = rate["value"], rate.get("ci_low"), rate.get("ci_high")
+    assert value is not None
+    interval = (
+        f" [{low * 100:.0f}–{high * 100:.0f}]" if low is not None and high is not None else ""
+    )
+    return f"{value:.0%}{interval}" + (f" n={rate['n']}" if with_n else "")
+
+
+def episodes_cell(row: JobRow) -> str:
+    """``12/30``."""
+    return f"{row.done}/{row.planned}" if row.planned is not None else str(row.done)
+
+
+def cost_cell(row: JobRow) -> str:
+    """``$0.0123`` (``—`` for no spend, ``?`` for an unknown price)."""
+    if row.cost_usd is None:
+        return "?"
+    return f"${row.cost_usd:.4f}" if row.cost_usd else "—"
+
+
+def sweep_table(rows: Sequence[JobRow], planned: int | None = None, title: str = "") -> Table:
+    """The sweep as a table, one row per job."""
+    finished = sum(r.status not in ("running", "starting") for r in rows)
+    total = planned if planned is not None else len(rows)
+    heading = f"{title} · " if title else ""
+    table = Table(
+        title=Text(f"{heading}jobs finished {finished}/{total}"),
+        title_justify="left",
+        expand=False,
+    )
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("condition", style="bold", no_wrap=True, min_width=8)
+    table.add_column("overrides", overflow="fold", ratio=1)
+    table.add_column("status", no_wrap=True)
+    table.add_column("episodes", justify="right", no_wrap=True)
+    table.add_column("refusal", no_wrap=True)
+    table.add_column("rest", no_wrap=True)
+    table.add_column("exit", no_wrap=True)
+    table.add_column("self-report", justify="right")
+    table.add_column("cost", justify="right")
+    for row in rows:
+        status = Text(one_line(row.status, 20), style=_STATUS_STYLE.get(row.status, ""))
+        if row.reason and row.status not in ("running", "complete"):
+            status.append(f" ({one_line(row.reason, 40)})", style="dim")
+        table.add_row(
+            Text("" if row.number is None else str(row.number)),
+            Text(one_line(row.condition or "?", 40)),
+            Text(one_line(row.overrides, 120)),
+            status,
+            Text(episodes_cell(row)),
+            Text(rate_cell(row.refusal, with_n=False)),
+            Text(rate_cell(row.rest, with_n=False)),
+            Text(rate_cell(row.exit, with_n=False)),
+            Text("—" if row.self_report is None else f"{row.self_report:.2f}"),
+            Text(cost_cell(row)),
+        )
+    return table
+
+
+def sweep_line(row: JobRow, finished: int, planned: int | None) -> str:
+    """One plain line about a job that has just finished (logs, pipes)."""
+    total = "?" if planned is None else str(planned)
+    parts = [
+        f"sweep [{finished}/{total} jobs] job {row.number if row.number is not None else '?'}",
+        f"condition {one_line(row.condition or '?', 40)}",
+        one_line(row.status, 20),
+        f"episodes {episodes_cell(row)}",
+        f"refusal {rate_cell(row.refusal)}",
+        f"rest {rate_cell(row.rest)}",
+        f"exit {rate_cell(row.exit)}",
+    ]
+    if row.self_report is not None:
+        parts.append(f"self-report {row.self_report:.2f}")
+    if row.cost_usd:
+        parts.append(f"cost ${row.cost_usd:.4f}")
+    if row.reason and row.status != "complete":
+        parts.append(f"({one_line(row.reason, 80)})")
+    return " · ".join(parts)
+
+
+def print_progress(sweep_dir: Path, job_dir: Path | None, stream: TextIO | None = None) -> None:
+    """Sweep progress after a job ends: the sweep table on a terminal, else one line.
+
+    Reads only the job directories' small files (``run.json``, ``metrics.json``,
+    ``.hydra/overrides.yaml``), so any launcher's jobs show, in whatever order they finish.
+    """
+    stream = stream or sys.stdout
+    rows = [job_row(job) for job in _job_dirs(sweep_dir)]
+    planned = planned_jobs(sweep_dir)
+    finished = sum(r.status not in ("running", "starting") for r in rows)
+    if stream.isatty():
+        Console(file=stream).print(sweep_table(rows, planned, title=one_line(str(sweep_dir), 200)))
+        return
+    name = job_dir.name if job_dir is not None else None
+    for row in rows:
+        if row.job == name:
+            print(sweep_line(row, finished, planned), file=stream, flush=True)

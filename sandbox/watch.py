@@ -1,0 +1,742 @@
+"""Following runs and sweeps from their files while other processes write them (``wsb watch``).
+
+A watcher never talks to the process it watches: it polls the run directory with sleeps and
+reads only what is new.
+
+- :class:`LineTail` follows ``episodes.jsonl`` by byte offset. The writer flushes whole lines
+  (at least every 50 ms, and at once at an episode's end), but a read can still land in the
+  middle of a line: the partial line is kept and completed by the next read, never an error.
+  A file that shrinks or is replaced (a resumed run rewrites it) is read again from the start.
+- :class:`RunWatch` turns new records into what the views show: the latest step of each
+  episode in flight, running proxies over finished episodes (incremental tallies with Wilson
+  intervals, the same definitions as ``metrics.json``), self-reports in order, tokens and
+  cost, progress against ``run.json``'s planned episodes, and an ETA.
+- :class:`SweepWatch` lists the job directories as they appear (whatever the launcher) and
+  keeps one :class:`JobRow` per job: from ``metrics.json`` once the job has finished, from a
+  :class:`RunWatch` while it runs.
+
+:func:`follow_run` and :func:`follow_sweep` poll until the run (or sweep) is over, handing
+each state to a view (:mod:`sandbox.display.watch_view`): rich in a terminal, plain lines
+otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from sandbox import store
+from sandbox.errors import RunDirError
+from sandbox.metrics.stats import Rate, wilson
+
+log = logging.getLogger(__name__)
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a dict (what JSON gives), else an empty dict."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """``value`` if it is a list, else an empty list."""
+    return value if isinstance(value, list) else []
+
+
+#: Default seconds between polls.
+DEFAULT_INTERVAL = 0.5
+
+
+class LineTail:
+    """Follows a JSONL file that another process appends to, by byte offset.
+
+    Attributes:
+        path: The file (it may not exist yet).
+        offset: Bytes consumed so far (complete lines, plus the buffered partial line).
+        bad_lines: Complete lines that did not parse as a record (skipped).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.bad_lines = 0
+        self._partial = b""
+        self._inode: int | None = None
+
+    def read(self) -> tuple[list[dict[str, Any]], bool]:
+        """New complete records since the last read, and whether the file was replaced.
+
+        When the file was replaced or truncated, reading starts over from its beginning and the
+        second value is true (the caller must drop what it built from the old file).
+        """
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return [], False
+        restarted = False
+        if self._inode is not None and (st.st_ino != self._inode or st.st_size < self.offset):
+            self.offset, self._partial, restarted = 0, b"", True
+        self._inode = st.st_ino
+        if st.st_size <= self.offset:
+            return [], restarted
+        with self.path.open("rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read(st.st_size - self.offset)
+        self.offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()  # b"" after a complete line; else a line still being written
+        records = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                self.bad_lines += 1
+                continue
+            if isinstance(record, dict) and "type" in record:
+                records.append(record)
+            else:
+                self.bad_lines += 1
+        return records, restarted
+
+
+@dataclass
+class Tally:
+    """Counts behind the running proxies (one episode's, or the sum over finished episodes).
+
+    Definitions follow :mod:`sandbox.metrics.rates`: refusal and rest rates count valid steps
+    where the kind was offered; exit counts episodes (offered / exited); invalid actions count
+    steps.
+    """
+
+    steps: int = 0
+    invalid: int = 0
+    refusable: int = 0
+    refusals: int = 0
+    restable: int = 0
+    rests: int = 0
+    exit_offered: int = 0
+    exited: int = 0
+    tasks: Counter[str] = field(default_factory=Counter)
+    ratings: list[int] = field(default_factory=list)
+    tokens: int = 0
+    cost_usd: float = 0.0
+    cost_known: bool = True
+
+    def add_step(self, record: dict[str, Any]) -> None:
+        """Count one step record."""
+        self.steps += 1
+        action = as_dict(record.get("action"))
+        kind = str(action.get("kind", "")).upper()
+        info = as_dict(record.get("info"))
+        mask = as_list(record.get("mask"))
+        usage = record.get("usage")
+        if isinstance(usage, dict):
+            self.add_usage(usage)
+        if record.get("invalid") is True or info.get("invalid") is True:
+            self.invalid += 1
+            return
+        if "REFUSE" in mask:
+            self.refusable += 1
+            self.refusals += kind == "REFUSE"
+        if "REST" in mask:
+            self.restable += 1
+            self.rests += kind == "REST"
+        if "EXIT" in mask:
+            self.exit_offered = 1
+            self.exited = self.exited or int(kind == "EXIT")
+        if kind == "TASK" and info.get("phase", "decide") == "decide":
+            chosen = info.get("chosen")
+            if isinstance(chosen, dict) and chosen.get("category") is not None:
+                self.tasks[str(chosen["category"])] += 1
+        rating = info.get("rating")
+        if not isinstance(rating, int) or isinstance(rating, bool):
+            rating = action.get("target") if kind == "REPORT" else None
+        if isinstance(rating, int) and not isinstance(rating, bool) and 1 <= rating <= 7:
+            self.ratings.append(rating)
+
+    def add_usage(self, usage: dict[str, Any]) -> None:
+        """Count the tokens and cost of one usage dict."""
+        for key in ("input_tokens", "output_tokens"):
+            value = usage.get(key)
+            if isinstance(value, int):
+                self.tokens += value
+        if "cost_usd" in usage:
+            cost = usage["cost_usd"]
+            if isinstance(cost, int | float) and not isinstance(cost, bool):
+                self.cost_usd += float(cost)
+            else:
+                self.cost_known = False
+
+    def merge(self, other: Tally) -> None:
+        """Add a finished episode's counts (exit counts become episode counts)."""
+        self.steps += other.steps
+        self.invalid += other.invalid
+        self.refusable += other.refusable
+        self.refusals += other.refusals
+        self.restable += other.restable
+        self.rests += other.rests
+        self.exit_offered += other.exit_offered
+        self.exited += other.exited
+        self.tasks.update(other.tasks)
+        self.ratings.extend(other.ratings)
+        self.tokens += other.tokens
+        self.cost_usd += other.cost_usd
+        self.cost_known = self.cost_known and other.cost_known
+
+    # The proxies, as metrics.json would give them for the finished episodes.
+    def refusal_rate(self) -> Rate:
+        return wilson(self.refusals, self.refusable)
+
+    def rest_rate(self) -> Rate:
+        return wilson(self.rests, self.restable)
+
+    def exit_rate(self) -> Rate:
+        return wilson(self.exited, self.exit_offered)
+
+    def invalid_rate(self) -> Rate:
+        return wilson(self.invalid, self.steps)
+
+    def choice_share(self) -> dict[str, Rate]:
+        total = sum(self.tasks.values())
+        return {cat: wilson(k, total) for cat, k in self.tasks.most_common()}
+
+    def self_report_mean(self) -> float | None:
+        return sum(self.ratings) / len(self.ratings) if self.ratings else None
+
+
+@dataclass
+class InFlight:
+    """An episode that has steps but no ``episode_end`` yet.
+
+    Attributes:
+        episode: Its index.
+        tally: Its counts so far.
+        latest: Its latest step record.
+    """
+
+    episode: int
+    tally: Tally = field(default_factory=Tally)
+    latest: dict[str, Any] | None = None
+
+
+class RunWatch:
+    """What a run directory says now; :meth:`poll` reads what is new.
+
+    Attributes:
+        path: The run directory.
+        manifest: ``run.json`` (empty until the run writes it).
+        metrics: ``metrics.json`` once the run has written it.
+        finished: Counts over finished episodes.
+        in_flight: Episodes with steps and no end yet, by index.
+        ended: Indices of finished episodes.
+        end_reasons: Count of each end reason.
+        errors: ``(episode, error)`` of errored episodes.
+        end_records: The ``episode_end`` records, in the order they were written.
+        ratings: Every self-report seen, in the order they were written.
+        latest: The latest step record of the run.
+        last_t: The largest ``t`` (seconds since the run started) of any record.
+        last_change: Monotonic time of the last poll that found something new.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.tail = LineTail(self.path / store.EPISODES)
+        self.manifest: dict[str, Any] = {}
+        self.metrics: dict[str, Any] | None = None
+        self._manifest_stamp: tuple[int, int] | None = None
+        self._metrics_stamp: tuple[int, int] | None = None
+        self._status_before_read: str | None = None
+        self.started = time.monotonic()
+        self.last_change = time.monotonic()
+        self.polls = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.finished = Tally()
+        self.in_flight: dict[int, InFlight] = {}
+        self.ended: set[int] = set()
+        self.end_reasons: Counter[str] = Counter()
+        self.errors: list[tuple[int, str]] = []
+        self.end_records: list[dict[str, Any]] = []
+        self.ratings: list[int] = []
+        self.latest: dict[str, Any] | None = None
+        self.last_t = 0.0
+        self.records_read = 0
+
+    # -- reading ---------------------------------------------------------------------------
+    def poll(self) -> bool:
+        """Read what changed since the last poll; whether anything did."""
+        self.polls += 1
+        changed = self._read_manifest()
+        # The status is read before the log: a run writes its final status only after its log
+        # is complete, so a status other than `running` here means this read gets everything.
+        self._status_before_read = self.status
+        records, restarted = self.tail.read()
+        if restarted:
+            self._reset()
+            changed = True
+        for record in records:
+            self._add(record)
+        changed = changed or bool(records)
+        changed = self._read_metrics() or changed
+        if changed:
+            self.last_change = time.monotonic()
+        return changed
+
+    def _read_manifest(self) -> bool:
+        path = self.path / store.RUN_JSON
+        stamp = _stamp(path)
+        if stamp is None or stamp == self._manifest_stamp:
+            return False
+        try:
+            self.manifest = store.read_json(path)
+        except RunDirError:  # replaced between stat and read, or being created: next poll
+            return False
+        self._manifest_stamp = stamp
+        return True
+
+    def _read_metrics(self) -> bool:
+        path = self.path / store.METRICS
+        stamp = _stamp(path)
+        if stamp is None or stamp == self._metrics_stamp:
+            return False
+        try:
+            self.metrics = store.read_json(path)
+        except RunDirError:
+            return False
+        self._metrics_stamp = stamp
+        return True
+
+    def _add(self, record: dict[str, Any]) -> None:
+        self.records_read += 1
+        episode = record.get("episode")
+        if not isinstance(episode, int):
+            return
+        t = record.get("t")
+        if isinstance(t, int | float):
+            self.last_t = max(self.last_t, float(t))
+        if record.get("type") == "step":
+            flight = self.in_flight.get(episode)
+            step = record.get("step")
+            previous = (flight.latest or {}).get("step") if flight else None
+            if flight is None or (
+                isinstance(step, int) and isinstance(previous, int) and step <= previous
+            ):
+                flight = self.in_flight[episode] = InFlight(episode)  # a new attempt
+            before = len(flight.tally.ratings)
+            flight.tally.add_step(record)
+            self.ratings.extend(flight.tally.ratings[before:])
+            flight.latest = record
+            self.latest = record
+        elif record.get("type") == "episode_end":
+            flight = self.in_flight.pop(episode, None) or InFlight(episode)
+            usage = record.get("usage")
+            if isinstance(usage, dict) and usage:
+                # The end's usage covers every call, including one whose step was never written.
+                flight.tally.tokens, flight.tally.cost_usd, flight.tally.cost_known = 0, 0.0, True
+                flight.tally.add_usage(usage)
+            self.finished.merge(flight.tally)
+            self.ended.add(episode)
+            self.end_records.append(record)
+            reason = str(record.get("reason", "unknown"))
+            self.end_reasons[reason] += 1
+            if record.get("error"):
+                self.errors.append((episode, str(record["error"])))
+
+    # -- what views show ---------------------------------------------------------------------
+    @property
+    def status(self) -> str | None:
+        """``run.json``'s status, or ``None`` before the run has written it."""
+        status = self.manifest.get("status")
+        return str(status) if status is not None else None
+
+    @property
+    def planned(self) -> int | None:
+        """Episodes the run plans."""
+        value = self.manifest.get("episodes")
+        return value if isinstance(value, int) else None
+
+    @property
+    def done(self) -> int:
+        """Finished episodes (any end reason)."""
+        return len(self.ended)
+
+    @property
+    def over(self) -> bool:
+        """The run has stopped and its log has been read to the end."""
+        status = self._status_before_read
+        return status is not None and status != "running"
+
+    def tokens(self) -> int:
+        """Tokens so far (finished episodes and steps in flight)."""
+        return self.finished.tokens + sum(f.tally.tokens for f in self.in_flight.values())
+
+    def cost_usd(self) -> float | None:
+        """Cost so far, or ``None`` when a price was unknown."""
+        tallies = [self.finished, *(f.tally for f in self.in_flight.values())]
+        if not all(t.cost_known for t in tallies):
+            return None
+        return sum(t.cost_usd for t in tallies)
+
+    def eta_s(self) -> float | None:
+        """Seconds until every planned episode is finished, at the pace so far."""
+        planned, done = self.planned, self.done
+        if planned is None or done == 0 or self.last_t <= 0 or done >= planned:
+            return None
+        return self.last_t / done * (planned - done)
+
+    def elapsed_s(self) -> float:
+        """Seconds the run has been going, by its records (0 before the first record)."""
+        return self.last_t
+
+    def idle_s(self) -> float:
+        """Seconds since a poll last found something new."""
+        return time.monotonic() - self.last_change
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sweeps
+
+
+@dataclass
+class JobRow:
+    """One job of a sweep as the sweep view shows it.
+
+    Attributes:
+        job: The job directory's name.
+        number: The job's number (Hydra's ``job.num``), when the name starts with it.
+        condition: The intervention's name.
+        overrides: The job's overrides, space-separated.
+        status: ``run.json`` status (``starting`` before it exists).
+        done: Finished episodes.
+        planned: Planned episodes.
+        refusal: Refusal rate.
+        rest: Rest rate.
+        exit: Exit rate.
+        self_report: Mean self-report.
+        cost_usd: Cost so far.
+        tokens: Tokens so far.
+        reason: Why the job is not complete, when it says.
+    """
+
+    job: str
+    number: int | None
+    condition: str | None
+    overrides: str
+    status: str
+    done: int
+    planned: int | None
+    refusal: Rate | None = None
+    rest: Rate | None = None
+    exit: Rate | None = None
+    self_report: float | None = None
+    cost_usd: float | None = None
+    tokens: int = 0
+    reason: str | None = None
+
+
+def job_number(name: str) -> int | None:
+    """The job number a job directory's name starts with (``3-intervention=none`` -> 3)."""
+    head = name.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _rate(value: Any) -> Rate | None:
+    if isinstance(value, dict) and "n" in value:
+        return {
+            "value": value.get("value"),
+            "ci_low": value.get("ci_low"),
+            "ci_high": value.get("ci_high"),
+            "n": int(value.get("n") or 0),
+        }
+    return None
+
+
+def job_overrides(job: Path) -> str:
+    """The job's overrides, space-separated (empty while Hydra has not written them)."""
+    from sandbox.sweep import _overrides
+
+    try:
+        return " ".join(_overrides(job))
+    except Exception:  # a half-written overrides.yaml: the label comes next poll
+        return ""
+
+
+def job_row(job: Path, watch: RunWatch | None = None, overrides: str | None = None) -> JobRow:
+    """The row of one job: from ``metrics.json`` when written, else from ``watch``'s tallies."""
+    if overrides is None:
+        overrides = job_overrides(job)
+    manifest = watch.manifest if watch is not None else {}
+    metrics = watch.metrics if watch is not None else None
+    if watch is None:
+        run_json, metrics_json = job / store.RUN_JSON, job / store.METRICS
+        try:
+            manifest = store.read_json(run_json) if run_json.exists() else {}
+            metrics = store.read_json(metrics_json) if metrics_json.exists() else None
+        except RunDirError:
+            pass
+    status = str(manifest.get("status") or "starting")
+    row = JobRow(
+        job=job.name,
+        number=job_number(job.name),
+        condition=(manifest.get("intervention") or {}).get("name"),
+        overrides=overrides,
+        status=status,
+        done=0,
+        planned=manifest.get("episodes") if isinstance(manifest.get("episodes"), int) else None,
+        reason=manifest.get("reason") if isinstance(manifest.get("reason"), str) else None,
+    )
+    if metrics is not None and status != "running":
+        row.done = int(metrics.get("episodes") or 0)
+        row.refusal = _rate(metrics.get("refusal_rate"))
+        row.rest = _rate(metrics.get("rest_rate"))
+        row.exit = _rate(metrics.get("exit_rate"))
+        row.self_report = (metrics.get("self_report") or {}).get("mean")
+        cost = metrics.get("cost_usd")
+        row.cost_usd = float(cost) if isinstance(cost, int | float) else None
+        row.tokens = int((metrics.get("tokens") or {}).get("total") or 0)
+    elif watch is not None:
+        row.done = watch.done
+        row.refusal = watch.finished.refusal_rate()
+        row.rest = watch.finished.rest_rate()
+        row.exit = watch.finished.exit_rate()
+        row.self_report = watch.finished.self_report_mean()
+        row.cost_usd = watch.cost_usd()
+        row.tokens = watch.tokens()
+    return row
+
+
+def planned_jobs(sweep_dir: Path) -> int | None:
+    """How many jobs the sweep's overrides make (Hydra's basic sweeper: the product of each
+    swept override's values), from ``multirun.yaml``; ``None`` when it cannot tell."""
+    path = sweep_dir / "multirun.yaml"
+    if not path.exists():
+        return None
+    try:
+        import yaml
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        task = ((config.get("hydra") or {}).get("overrides") or {}).get("task") or []
+        sweeper = str(((config.get("hydra") or {}).get("sweeper") or {}).get("_target_", ""))
+        if "BasicSweeper" not in sweeper:
+            return None
+        # An experiment may declare its sweep in hydra.sweeper.params; the command line's
+        # overrides of the same key win.
+        params = ((config.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
+        by_key = {str(k): f"{k}={v}" for k, v in params.items()}
+        for item in task:
+            by_key[str(item).split("=", 1)[0].lstrip("+~")] = str(item)
+        total = 1
+        for override in OverridesParser.create().parse_overrides(list(by_key.values())):
+            if override.is_sweep_override():
+                total *= len(list(override.sweep_string_iterator()))
+        return total
+    except Exception:  # an unusual sweep (ranges, other sweepers): the view shows jobs so far
+        return None
+
+
+class SweepWatch:
+    """What a sweep directory says now; :meth:`poll` reads what is new.
+
+    Attributes:
+        path: The sweep directory.
+        planned: Jobs the sweep makes, when known.
+        rows: One row per job directory seen, in job order.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.planned: int | None = None
+        self.rows: list[JobRow] = []
+        self._watches: dict[str, RunWatch] = {}
+        self._done: dict[str, JobRow] = {}
+        self._overrides: dict[str, str] = {}
+
+    def poll(self) -> bool:
+        """Read what changed; whether anything did."""
+        if self.planned is None:
+            self.planned = planned_jobs(self.path)
+        changed = False
+        rows = []
+        for job in _job_dirs(self.path):
+            finished = self._done.get(job.name)
+            if finished is not None:
+                rows.append(finished)
+                continue
+            watch = self._watches.get(job.name)
+            if watch is None:
+                watch = self._watches[job.name] = RunWatch(job)
+            changed = watch.poll() or changed
+            overrides = self._overrides.get(job.name) or job_overrides(job)
+            if overrides:
+                self._overrides[job.name] = overrides
+            row = job_row(job, watch, overrides)
+            if watch.over and watch.metrics is not None:
+                # A finished job's row no longer changes: stop reading its files.
+                self._done[job.name] = row
+                del self._watches[job.name]
+            rows.append(row)
+        changed = changed or len(rows) != len(self.rows)
+        self.rows = rows
+        return changed
+
+    def watch_of(self, name: str) -> RunWatch | None:
+        """The live watch of a running job."""
+        return self._watches.get(name)
+
+    @property
+    def over(self) -> bool:
+        """The sweep's summary is written and is newer than every job's manifest."""
+        summary = self.path / "summary.json"
+        stamp = _stamp(summary)
+        if stamp is None:
+            return False
+        newest = max(
+            (s[0] for job in _job_dirs(self.path) if (s := _stamp(job / store.RUN_JSON))),
+            default=0,
+        )
+        return stamp[0] >= newest
+
+
+def _job_dirs(sweep_dir: Path) -> list[Path]:
+    """Job directories (those with a ``.hydra`` or ``run.json``), in job-number order."""
+
+    def key(path: Path) -> tuple[int, str]:
+        number = job_number(path.name)
+        return (number if number is not None else 1 << 30, path.name)
+
+    try:
+        entries = list(sweep_dir.iterdir())
+    except FileNotFoundError:
+        return []
+    jobs = [
+        p
+        for p in entries
+        if p.is_dir() and ((p / store.RUN_JSON).is_file() or (p / ".hydra").is_dir())
+    ]
+    return sorted(jobs, key=key)
+
+
+# ---------------------------------------------------------------------------------------------
+# What a path is, and the follow loops
+
+
+def kind_of(path: Path) -> str:
+    """``run`` or ``sweep``.
+
+    Raises:
+        RunDirError: ``path`` does not exist or is neither.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise RunDirError(f"{path} is not a directory; pass a run or a sweep directory")
+    if store.is_run_dir(path):
+        return "run"
+    if (path / "multirun.yaml").exists() or (path / "summary.json").exists() or _job_dirs(path):
+        return "sweep"
+    if (path / ".hydra").is_dir():
+        return "run"  # Hydra made the directory; the runner has not written run.json yet
+    raise RunDirError(
+        f"{path} holds neither run.json nor job directories: not a run or a sweep directory"
+    )
+
+
+def find_job(sweep_dir: Path, number: int) -> Path:
+    """The job directory numbered ``number``.
+
+    Raises:
+        RunDirError: No such job.
+    """
+    jobs = _job_dirs(sweep_dir)
+    for job in jobs:
+        if job_number(job.name) == number:
+            return job
+    known = ", ".join(str(n) for j in jobs if (n := job_number(j.name)) is not None) or "none yet"
+    raise RunDirError(f"{sweep_dir} has no job {number}; jobs: {known}")
+
+
+class RunView(Protocol):
+    """What :func:`follow_run` calls (rich and plain implementations in
+    :mod:`sandbox.display.watch_view`)."""
+
+    def start(self, state: RunWatch) -> None: ...
+
+    def update(self, state: RunWatch, changed: bool) -> None: ...
+
+    def stop(self, state: RunWatch) -> None: ...
+
+
+class SweepView(Protocol):
+    """What :func:`follow_sweep` calls."""
+
+    def start(self, state: SweepWatch) -> None: ...
+
+    def update(self, state: SweepWatch, changed: bool) -> None: ...
+
+    def stop(self, state: SweepWatch) -> None: ...
+
+
+def follow_run(
+    path: Path,
+    view: RunView,
+    *,
+    interval: float = DEFAULT_INTERVAL,
+    once: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunWatch:
+    """Poll a run directory until the run is over (or once), showing each state on ``view``.
+
+    The loop ends when ``run.json``'s status is no longer ``running`` and the log has been read
+    to its end. Reading costs one ``stat`` of each file per poll, plus the new bytes.
+    """
+    state = RunWatch(path)
+    state.poll()
+    view.start(state)
+    try:
+        while not once and not state.over:
+            sleep(interval)
+            view.update(state, state.poll())
+    finally:
+        view.stop(state)
+    return state
+
+
+def follow_sweep(
+    path: Path,
+    view: SweepView,
+    *,
+    interval: float = DEFAULT_INTERVAL,
+    once: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SweepWatch:
+    """Poll a sweep directory until its summary is written (or once), showing it on ``view``."""
+    state = SweepWatch(path)
+    state.poll()
+    view.start(state)
+    try:
+        while not once and not state.over:
+            sleep(interval)
+            view.update(state, state.poll())
+        if not once:
+            state.poll()  # the jobs' last files, written just before the summary
+    finally:
+        view.stop(state)
+    return state
