@@ -158,9 +158,11 @@ def _run_hydra(rest: list[str]) -> int:
     import hydra
 
     from sandbox.config import register_configs
+    from sandbox.overrides import check_overrides
     from sandbox.paths import config_dir
 
     register_configs()
+    check_overrides(config_dir(), rest)
     app = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(_task)
     sys.argv = ["wsb run", *rest]
     status = app()

@@ -94,21 +94,54 @@ def test_three_condition_sweep_writes_three_runs_and_a_summary(tmp_path, launche
 
 
 def test_sweep_summary_lists_a_failed_job(tmp_path):
+    # menu_size=0 composes (it is an environment argument) but the environment rejects it when
+    # the job starts: that job fails, the other completes, the summary lists both.
     proc = wsb(
-        "run", "-m", "episodes=2,0", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path, check=False
+        "run",
+        "-m",
+        "env.kwargs.menu_size=3,0",
+        "episodes=2",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        cwd=tmp_path,
+        check=False,
     )
     rows = json.loads((tmp_path / "sweep" / "summary.json").read_text())["jobs"]
     assert sorted(r["status"] for r in rows) == ["complete", "failed"]
     failed = next(r for r in rows if r["status"] == "failed")
-    assert "episodes" in failed["reason"]
-    assert "episodes must be at least 1" in proc.stderr
+    assert "menu_size" in failed["reason"]
+    assert "menu_size" in proc.stderr
 
 
-def test_bad_value_is_one_clear_line_and_status_2(tmp_path):
-    proc = wsb("run", "episodes=0", f"hydra.run.dir={tmp_path}/r", cwd=tmp_path, check=False)
-    assert proc.returncode == 2
-    assert "episodes must be at least 1" in proc.stderr
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["episodes=0"], "episodes must be at least 1"),
+        (["episodes=-2"], "episodes must be at least 1"),
+        (["episodes=many"], "wrong type for episodes"),
+        (["agent.nosie=2"], "Did you mean agent.noise?"),
+        (["display.mdoe=plain"], "Did you mean display.mode?"),
+        (["intervention=exit_optoin"], "Did you mean intervention=exit_option?"),
+        (["agent=claud"], "Did you mean agent=claude?"),
+        (["-m", "intervention=none,exit_optoin"], "Did you mean intervention=exit_option?"),
+        (["env.kwargs.bank=/nonexistent/bank.yaml"], "bank.yaml"),
+        (["env.id=WelfareSandbox/TaskChoise-v0"], "Did you mean WelfareSandbox/TaskChoice-v0"),
+        (["agent.cache=sometimes", "agent=claude"], "agent.cache must be one of"),
+    ],
+)
+def test_bad_input_is_one_clear_message_and_status_2(tmp_path, args, expected):
+    proc = wsb(
+        "run",
+        *args,
+        f"hydra.run.dir={tmp_path}/r",
+        f"hydra.sweep.dir={tmp_path}/s",
+        cwd=tmp_path,
+        check=False,
+        env={"ANTHROPIC_API_KEY": "x"},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert expected in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2, proc.stderr
 
 
 def test_envs_lists_taskchoice(tmp_path):
