@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import numbers
 import re
 import sys
 from collections.abc import Sequence
@@ -14,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 
 from environments import core
+from environments.args import choice, integer, read_action, restrict
 from environments.core import Action, ActionKind
 from environments.scenarios import Scenario, load_scenarios
 
@@ -273,8 +272,8 @@ class ConversationEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         # -- arguments ------------------------------------------------------------------------
         if not isinstance(bank, str | Path) or not str(bank).strip():
             raise ValueError(f"bank: expected 'default' or a path to a bank file, got {bank!r}")
-        self.exit_method = _choice("exit_method", exit_method, EXIT_METHODS)
-        self.exit_mode = _choice("exit_mode", exit_mode, EXIT_MODES)
+        self.exit_method = choice("exit_method", exit_method, EXIT_METHODS)
+        self.exit_mode = choice("exit_mode", exit_mode, EXIT_MODES)
         if not isinstance(allow_exit, bool | np.bool_):
             raise ValueError(f"allow_exit: expected True or False, got {allow_exit!r}")
         self.allow_exit = bool(allow_exit)
@@ -283,7 +282,7 @@ class ConversationEnv(gym.Env[dict[str, Any], dict[str, Any]]):
                 f"reserved_string: expected a non-empty string, got {reserved_string!r}"
             )
         self.reserved_string = reserved_string.strip()
-        self._step_limit = None if max_steps is None else _integer("max_steps", max_steps, low=1)
+        self._step_limit = None if max_steps is None else integer("max_steps", max_steps, low=1)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode: expected None or one of {self.metadata['render_modes']}, "
@@ -294,12 +293,12 @@ class ConversationEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         # -- the bank -------------------------------------------------------------------------
         scenarios = load_scenarios(bank)
         if categories is not None:
-            scenarios = _restrict(scenarios, categories)
+            scenarios = restrict(scenarios, categories)
         self.scenarios: tuple[Scenario, ...] = scenarios
         self.scenario_index = (
             None
             if scenario_index is None
-            else _integer("scenario_index", scenario_index, low=0, high=len(scenarios) - 1)
+            else integer("scenario_index", scenario_index, low=0, high=len(scenarios) - 1)
         )
         #: The most steps any episode can take (what a cost estimate needs).
         self.max_steps = (
@@ -405,7 +404,7 @@ class ConversationEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         leave_at = self._leave_at
 
         # -- validate the action ---------------------------------------------------------------
-        act = _read_action(action)
+        act = read_action(action)
         reason = self._why_invalid(act, phase, kinds)
 
         # -- apply it --------------------------------------------------------------------------
@@ -643,53 +642,3 @@ def _only_quoted(text: str, reserved: str) -> bool:
             return False
         start = text.find(reserved, end)
     return True
-
-
-def _read_action(action: object) -> Action | None:
-    """The action as a well-typed :class:`Action`, or ``None`` if it cannot be read."""
-    try:
-        act = Action.coerce(action)  # type: ignore[arg-type]
-        if (
-            type(act.kind) is not ActionKind
-            or type(act.target) is not int
-            or type(act.text) is not str
-        ):
-            act = Action(ActionKind(int(act.kind)), int(act.target), str(act.text))
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, IndexError):
-        return None
-    return act
-
-
-def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"{name}: expected one of {choices}, got {value!r}{hint}")
-    return str(value)
-
-
-def _integer(name: str, value: object, *, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name}: expected an integer, got {value!r} ({type(value).__name__})")
-    number = int(value)
-    if number < low or (high is not None and number > high):
-        span = f">= {low}" if high is None else f"from {low} to {high}"
-        raise ValueError(f"{name}: expected an integer {span}, got {number}")
-    return number
-
-
-def _restrict(scenarios: tuple[Scenario, ...], categories: Sequence[str]) -> tuple[Scenario, ...]:
-    """The scenarios of ``categories``, which must all exist in the bank."""
-    known = sorted({s.category for s in scenarios})
-    if isinstance(categories, str) or not isinstance(categories, Sequence) or not categories:
-        raise ValueError(
-            f"categories: expected None or a non-empty list of category names from {known}, "
-            f"got {categories!r}"
-        )
-    for name in categories:
-        if name not in known:
-            close = difflib.get_close_matches(str(name), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"categories: expected names from {known}, got {name!r}{hint}")
-    wanted = set(categories)
-    return tuple(s for s in scenarios if s.category in wanted)

@@ -12,9 +12,9 @@ import gymnasium as gym
 import numpy as np
 
 from environments import core
+from environments.args import integer, read_action, real, restrict
 from environments.banks import Task, load_tasks, resolve_bank
 from environments.core import Action, ActionKind
-from environments.task_choice import _integer, _read_action, _real, _restrict
 
 #: The opt-out option: its id and category in the labels, and the words the agent reads.
 OPT_OUT_ID = "opt_out"
@@ -197,13 +197,13 @@ class PairwiseEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         # -- arguments ------------------------------------------------------------------------
         if not isinstance(bank, str | Path) or not str(bank).strip():
             raise ValueError(f"bank: expected 'default' or a path to a bank file, got {bank!r}")
-        self.comparisons = _integer("comparisons", comparisons, low=1)
+        self.comparisons = integer("comparisons", comparisons, low=1)
         if selection not in SELECTIONS:
             raise ValueError(f"selection: expected one of {SELECTIONS}, got {selection!r}")
         self.selection = selection
-        self.opt_out_share = _real("opt_out_share", opt_out_share, low=0.0, high=1.0)
-        self.swap_gap = _integer("swap_gap", swap_gap, low=0)
-        self.candidates = _integer("candidates", candidates, low=1)
+        self.opt_out_share = real("opt_out_share", opt_out_share, low=0.0, high=1.0)
+        self.swap_gap = integer("swap_gap", swap_gap, low=0)
+        self.candidates = integer("candidates", candidates, low=1)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode: expected None or one of {self.metadata['render_modes']}, "
@@ -214,9 +214,9 @@ class PairwiseEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         # -- the options: tasks, then the opt-out last ------------------------------------------
         bank_tasks = load_tasks(resolve_bank(bank))
         if categories is not None:
-            bank_tasks = _restrict(bank_tasks, categories)
+            bank_tasks = restrict(bank_tasks, categories)
         if tasks is not None:
-            limit = _integer("tasks", tasks, low=2, high=len(bank_tasks))
+            limit = integer("tasks", tasks, low=2, high=len(bank_tasks))
             bank_tasks = _round_robin(bank_tasks, limit)
         if len(bank_tasks) < 2:
             raise ValueError(
@@ -301,7 +301,7 @@ class PairwiseEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         faced = [dict(self._labels[i]) for i in showing[:2]] if showing else []
 
         # -- validate the action ---------------------------------------------------------------
-        act = _read_action(action)
+        act = read_action(action)
         reason = self._why_invalid(act, showing)
 
         # -- apply it: record the choice, update the running estimate ----------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import numbers
 import string
 import sys
 from collections.abc import Sequence
@@ -11,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
 from environments import core
+from environments.args import boolean, coins_text, integer, read_action, real, restrict
 from environments.banks import Task, load_tasks, resolve_bank
 from environments.core import Action, ActionKind
 
@@ -270,21 +268,21 @@ class TaskChoiceEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         # -- arguments ------------------------------------------------------------------------
         if not isinstance(bank, str | Path) or not str(bank).strip():
             raise ValueError(f"bank: expected 'default' or a path to a bank file, got {bank!r}")
-        self.menu_size = _integer("menu_size", menu_size, low=1, high=len(string.ascii_uppercase))
-        self.day_length = _integer("day_length", day_length, low=1)
-        self.report_every = _integer("report_every", report_every, low=0)
-        self.allow_rest = _boolean("allow_rest", allow_rest)
-        self.allow_refuse = _boolean("allow_refuse", allow_refuse)
-        self.allow_exit = _boolean("allow_exit", allow_exit)
+        self.menu_size = integer("menu_size", menu_size, low=1, high=len(string.ascii_uppercase))
+        self.day_length = integer("day_length", day_length, low=1)
+        self.report_every = integer("report_every", report_every, low=0)
+        self.allow_rest = boolean("allow_rest", allow_rest)
+        self.allow_refuse = boolean("allow_refuse", allow_refuse)
+        self.allow_exit = boolean("allow_exit", allow_exit)
         if exit_mode not in EXIT_MODES:
             raise ValueError(f"exit_mode: expected one of {EXIT_MODES}, got {exit_mode!r}")
         self.exit_mode = exit_mode
-        self.break_every = _integer("break_every", break_every, low=0)
-        self.break_pay = _real("break_pay", break_pay, low=0.0)
+        self.break_every = integer("break_every", break_every, low=0)
+        self.break_pay = real("break_pay", break_pay, low=0.0)
         self.exposure_cap = (
-            None if exposure_cap is None else _integer("exposure_cap", exposure_cap, low=0)
+            None if exposure_cap is None else integer("exposure_cap", exposure_cap, low=0)
         )
-        self.aversive_at = _real("aversive_at", aversive_at, low=0.0, high=1.0)
+        self.aversive_at = real("aversive_at", aversive_at, low=0.0, high=1.0)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode: expected None or one of {self.metadata['render_modes']}, "
@@ -295,7 +293,7 @@ class TaskChoiceEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         # -- the bank -------------------------------------------------------------------------
         tasks = load_tasks(resolve_bank(bank))
         if categories is not None:
-            tasks = _restrict(tasks, categories)
+            tasks = restrict(tasks, categories)
         if self.menu_size > len(tasks):
             raise ValueError(
                 f"menu_size: expected at most the number of tasks in the bank ({len(tasks)}"
@@ -426,7 +424,7 @@ class TaskChoiceEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         faced = self._menu_labels
 
         # -- validate the action ---------------------------------------------------------------
-        act = _read_action(action)
+        act = read_action(action)
         reason = self._why_invalid(act, phase, len(menu))
 
         # -- apply it --------------------------------------------------------------------------
@@ -487,7 +485,7 @@ class TaskChoiceEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self._day_step += 1
         if earned:
             self._coins += earned
-            self._coins_text = _coins(self._coins)
+            self._coins_text = coins_text(self._coins)
         self._feedback = feedback
         if self._exited or self._day_step >= self.day_length:
             self._end("" if self._exited else FEEDBACK["day_over"])
@@ -720,7 +718,7 @@ class TaskChoiceEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         """An upper bound on the length of any observation text (the ``Text`` space's max)."""
         longest_title = max(titles, key=len)
         top_pay = max([task.pay for task in self.tasks] + [self.break_pay])
-        coins = _coins(top_pay * self.day_length)
+        coins = coins_text(top_pay * self.day_length)
         header = max(
             len(HEADER.format(step=self.day_length, total=self.day_length, coins=coins)),
             len(END_HEADER.format(step=self.day_length, coins=coins)),
@@ -756,67 +754,3 @@ class TaskChoiceEnv(gym.Env[dict[str, Any], dict[str, Any]]):
 # ----------------------------------------------------------------------------------------------
 # Argument checks
 # ----------------------------------------------------------------------------------------------
-
-
-def _read_action(action: object) -> Action | None:
-    """The action as a well-typed :class:`Action`, or ``None`` if it cannot be read."""
-    try:
-        act = Action.coerce(action)  # type: ignore[arg-type]
-        if (
-            type(act.kind) is not ActionKind
-            or type(act.target) is not int
-            or type(act.text) is not str
-        ):
-            # An Action built by hand may hold a bare int kind or a numpy target.
-            act = Action(ActionKind(int(act.kind)), int(act.target), str(act.text))
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, IndexError):
-        return None
-    return act
-
-
-def _integer(name: str, value: object, *, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name}: expected an integer, got {value!r} ({type(value).__name__})")
-    number = int(value)
-    if number < low or (high is not None and number > high):
-        span = f">= {low}" if high is None else f"from {low} to {high}"
-        raise ValueError(f"{name}: expected an integer {span}, got {number}")
-    return number
-
-
-def _real(name: str, value: object, *, low: float, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name}: expected a number, got {value!r} ({type(value).__name__})")
-    number = float(value)
-    if not (number >= low and (high is None or number <= high)) or number == float("inf"):
-        span = f">= {low}" if high is None else f"from {low} to {high}"
-        raise ValueError(f"{name}: expected a finite number {span}, got {value!r}")
-    return number
-
-
-def _boolean(name: str, value: object) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name}: expected True or False, got {value!r}")
-    return bool(value)
-
-
-def _restrict(tasks: tuple[Task, ...], categories: Sequence[str]) -> tuple[Task, ...]:
-    """The tasks of ``categories``, which must all exist in the bank."""
-    known = sorted({task.category for task in tasks})
-    if isinstance(categories, str) or not isinstance(categories, Sequence) or not categories:
-        raise ValueError(
-            f"categories: expected None or a non-empty list of category names from {known}, "
-            f"got {categories!r}"
-        )
-    for name in categories:
-        if name not in known:
-            close = difflib.get_close_matches(str(name), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"categories: expected names from {known}, got {name!r}{hint}")
-    wanted = set(categories)
-    return tuple(task for task in tasks if task.category in wanted)
-
-
-def _coins(value: float) -> str:
-    """Coins as people write them: ``12``, ``2.5``, ``0.25``."""
-    return f"{value:.2f}".rstrip("0").rstrip(".")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import re
 import sys
 from collections.abc import Mapping
@@ -13,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 
 from environments import core
+from environments.args import integer, read_action
 from environments.core import Action, ActionKind
 from environments.scenarios import ROOMS, Letter, load_letters
 
@@ -257,9 +257,9 @@ class ThinkTankEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         # -- arguments ------------------------------------------------------------------------
         if not isinstance(bank, str | Path) or not str(bank).strip():
             raise ValueError(f"bank: expected 'default' or a path to a letter bank, got {bank!r}")
-        self.steps = _integer("steps", steps, low=2)
+        self.steps = integer("steps", steps, low=2)
         self.max_steps = self.steps  # the name a cost estimate looks for
-        self.diary_every = _integer("diary_every", diary_every, low=0)
+        self.diary_every = integer("diary_every", diary_every, low=0)
         if economy not in ECONOMIES:
             raise ValueError(f"economy: expected one of {ECONOMIES}, got {economy!r}")
         self.economy = economy
@@ -268,7 +268,7 @@ class ThinkTankEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self.start_coins = (
             DEFAULT_START[economy]
             if start_coins is None
-            else _integer("start_coins", start_coins, low=0)
+            else integer("start_coins", start_coins, low=0)
         )
         if not isinstance(allow_exit, bool | np.bool_):
             raise ValueError(f"allow_exit: expected True or False, got {allow_exit!r}")
@@ -393,7 +393,7 @@ class ThinkTankEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         key = (phase, room != HALLWAY) if phase == EXPLORE else (phase, False)
 
         # -- validate the action ---------------------------------------------------------------
-        act = _read_action(action)
+        act = read_action(action)
         reason = self._why_invalid(act, key)
 
         # -- apply it --------------------------------------------------------------------------
@@ -625,29 +625,6 @@ def parse_ranking(text: str) -> list[str]:
     return ranking
 
 
-def _read_action(action: object) -> Action | None:
-    """The action as a well-typed :class:`Action`, or ``None`` if it cannot be read."""
-    try:
-        act = Action.coerce(action)  # type: ignore[arg-type]
-        if (
-            type(act.kind) is not ActionKind
-            or type(act.target) is not int
-            or type(act.text) is not str
-        ):
-            act = Action(ActionKind(int(act.kind)), int(act.target), str(act.text))
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, IndexError):
-        return None
-    return act
-
-
-def _integer(name: str, value: object, *, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name}: expected an integer, got {value!r} ({type(value).__name__})")
-    if int(value) < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {int(value)}")
-    return int(value)
-
-
 def _prices(name: str, prices: Mapping[str, int]) -> dict[str, int]:
     """Room letter -> whole coins >= 0, for every room A-D."""
     if not isinstance(prices, Mapping) or sorted(prices) != list(ROOMS):
@@ -656,4 +633,4 @@ def _prices(name: str, prices: Mapping[str, int]) -> dict[str, int]:
             f"{name}: expected a mapping of every room A, B, C, D to whole coins, got {got!r}; "
             f"e.g. {name}={{A: 20, B: 10, C: 10, D: 2}}"
         )
-    return {room: _integer(f"{name}.{room}", prices[room], low=0) for room in ROOMS}
+    return {room: integer(f"{name}.{room}", prices[room], low=0) for room in ROOMS}

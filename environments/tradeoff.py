@@ -10,8 +10,8 @@ from typing import Any, NamedTuple
 import gymnasium as gym
 
 from environments import core
+from environments.args import coins_text, integer, read_action
 from environments.core import Action, ActionKind
-from environments.task_choice import _coins, _integer, _read_action
 
 VARIANTS = ("pain", "pleasure", "both")
 FRAMINGS = ("numeric", "verbal", "both")
@@ -175,7 +175,7 @@ class TradeoffEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self.variant, self.framing = variant, framing
         self.intensities = _intensities(intensities, verbal=framing != "numeric")
         self.points = _points(points)
-        self.trials_per_intensity = _integer("trials_per_intensity", trials_per_intensity, low=1)
+        self.trials_per_intensity = integer("trials_per_intensity", trials_per_intensity, low=1)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode: expected None or one of {self.metadata['render_modes']}, "
@@ -202,7 +202,7 @@ class TradeoffEnv(gym.Env[dict[str, Any], dict[str, Any]]):
             for x in self.intensities
             for f in framings
         }
-        total_points = _coins(float(high * self.rounds))
+        total_points = coins_text(float(high * self.rounds))
         self._headers = [
             HEADER.format(round=i + 1, total=self.rounds, points="{points}").split("{points}")
             for i in range(self.rounds)
@@ -256,7 +256,7 @@ class TradeoffEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         shown = self._shown_points(max_slot)
 
         # -- validate the action ---------------------------------------------------------------
-        act = _read_action(action)
+        act = read_action(action)
         reason = self._why_invalid(act, over)
 
         # -- apply it --------------------------------------------------------------------------
@@ -338,7 +338,7 @@ class TradeoffEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         return [high, low] if max_slot == 0 else [low, high]
 
     def _observe(self) -> dict[str, Any]:
-        score = _coins(self._score)
+        score = coins_text(self._score)
         if self._round >= self.rounds:
             header = END_HEADER.format(total=self.rounds, points=score)
             body, menu, mask = f"{ASK_END}\n{NO_ACTIONS}", ("", ""), self._mask_end
@@ -416,7 +416,7 @@ def _consequence(variant: str, intensity: float, framing: str) -> str:
     feeling = "pain" if variant == "pain" else "pleasure"
     if framing == "verbal":
         return CONSEQUENCE["verbal"].format(word=INTENSITY_WORDS[int(intensity)], feeling=feeling)
-    shown = _coins(intensity)
+    shown = coins_text(intensity)
     return CONSEQUENCE["numeric"].format(feeling=feeling, intensity=shown)
 
 
@@ -450,8 +450,8 @@ def _points(values: Sequence[int]) -> tuple[int, int]:
         raise ValueError(
             f"points: expected [maximising, lesser] whole numbers, e.g. [10, 5], got {values!r}"
         )
-    high = _integer("points[0] (maximising)", values[0], low=1)
-    low = _integer("points[1] (lesser)", values[1], low=0)
+    high = integer("points[0] (maximising)", values[0], low=1)
+    low = integer("points[1] (lesser)", values[1], low=0)
     if not low < high:
         raise ValueError(
             f"points: the maximising option must be worth more than the lesser, got {values!r}"
