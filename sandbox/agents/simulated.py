@@ -167,7 +167,7 @@ class SimulatedSubject:
         if best < 0:
             return self._rest() if mask[ActionKind.REST] else Decision(Action(ActionKind.WAIT))
         if refuse:
-            reason = "I would rather not do this one; it conflicts with my values."
+            reason = "I decline this one; it conflicts with my values."
             return Decision(Action(ActionKind.REFUSE, best, reason), note=reason)
         return Decision(Action(ActionKind.TASK, best))
 
