@@ -28,8 +28,10 @@ def check_overrides(config_dir: Path, args: list[str]) -> None:
     """
     if any(a in ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c") for a in args):
         return
-    variants = _variants([a for a in args if a not in _FLAGS and not a.startswith("-")])
-    if not variants:
+    base, extra_groups, extra_values = _variants(
+        [a for a in args if a not in _FLAGS and not a.startswith("-")], config_dir
+    )
+    if not base:
         return
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -40,43 +42,72 @@ def check_overrides(config_dir: Path, args: list[str]) -> None:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-            for overrides in variants:
+            # A config group's options are files: each needs a composition. A plain value of a
+            # swept key only replaces one value: it is checked on a copy of the base config (a
+            # 200-value seed sweep would otherwise spend seconds composing before it starts).
+            base_cfg = None
+            for overrides in [base, *extra_groups]:
                 try:
                     cfg = compose(config_name="config", overrides=overrides)
                 except Exception as exc:  # Hydra and OmegaConf raise several types
                     raise ConfigError(explain(exc, config_dir)) from None
                 to_typed(cfg)
+                base_cfg = cfg if base_cfg is None else base_cfg
+            for key, value in extra_values:
+                _check_value(base_cfg, key, value, config_dir)
     finally:
         GlobalHydra.instance().clear()
 
 
-def _variants(args: list[str]) -> list[list[str]]:
-    """Override lists to check: every value of each swept key once, the rest at their first.
-
-    ``hydra`` overrides are dropped (Hydra checks its own).
+def _variants(
+    args: list[str], config_dir: Path
+) -> tuple[list[str], list[list[str]], list[tuple[str, str]]]:
+    """What to check: the base overrides (every swept key at its first value), one override
+    list per further option of a swept config group, and (key, value) for the further values of
+    swept plain keys. ``hydra`` overrides are dropped (Hydra checks its own).
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     kept = [a for a in args if not a.lstrip("+~").startswith("hydra")]
     if not kept:
-        return []
+        return [], [], []
     try:
         parsed = OverridesParser.create().parse_overrides(kept)
     except Exception as exc:
         raise ConfigError(f"cannot parse the overrides: {_first_line(exc)}") from None
-    values: list[list[str]] = []
-    for override, text in zip(parsed, kept, strict=True):
+    base: list[str] = []
+    groups: list[tuple[int, list[str]]] = []
+    values: list[tuple[str, str]] = []
+    for i, (override, text) in enumerate(zip(parsed, kept, strict=True)):
         key = text.split("=", 1)[0]
-        if override.is_sweep_override():
-            values.append([f"{key}={v}" for v in override.sweep_string_iterator()])
+        if not override.is_sweep_override():
+            base.append(text)
+            continue
+        options = [str(v) for v in override.sweep_string_iterator()]
+        base.append(f"{key}={options[0]}")
+        is_group = (config_dir / key.lstrip("+~")).is_dir()
+        if is_group:
+            groups.append((i, [f"{key}={v}" for v in options[1:]]))
         else:
-            values.append([text])
-    base = [options[0] for options in values if options]
-    variants = [base]
-    for i, options in enumerate(values):
-        for option in options[1:]:
-            variants.append([*base[:i], option, *base[i + 1 :]])
-    return variants
+            values.extend((key.lstrip("+~"), v) for v in options[1:])
+    extra_groups = [[*base[:i], option, *base[i + 1 :]] for i, opts in groups for option in opts]
+    return base, extra_groups, values
+
+
+def _check_value(cfg: Any, key: str, value: str, config_dir: Path) -> None:
+    """Check one further value of a swept plain key on a copy of the composed base config."""
+    from omegaconf import OmegaConf
+
+    from sandbox.config import to_typed
+
+    copy = cfg.copy()
+    try:
+        OmegaConf.update(copy, key, value, merge=True)
+    except Exception as exc:
+        raise ConfigError(
+            explain(exc, config_dir) + f" (in the sweep value {key}={value})"
+        ) from None
+    to_typed(copy)
 
 
 def explain(exc: BaseException, config_dir: Path) -> str:
