@@ -4,7 +4,8 @@ Read top to bottom, one run is:
 
 1. ``prepare``: check the environment builds with the condition's arguments, build the agent,
    write ``run.json`` (status ``running``); on ``resume``, keep finished episodes and drop the
-   records of unfinished ones.
+   records of unfinished ones (a run already complete is returned as it is, so a resumed sweep
+   skips its finished jobs).
 2. ``run_episode`` for each pending episode, at most ``max_concurrency`` at once: reset with
    ``seed + i``; each step the agent reads the observation and acts, the environment steps, a
    record is appended to ``episodes.jsonl`` and shown; an ``episode_end`` record closes it.
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -36,9 +39,10 @@ from sandbox import store
 from sandbox.agents.base import Agent, AgentBuilder, Decision, EpisodeContext, Turn
 from sandbox.agents.build import build_agent
 from sandbox.budget import Budget
-from sandbox.config import RunConfig
+from sandbox.config import RunConfig, validate
 from sandbox.display.base import Display, RunHeader, StepEvent
 from sandbox.errors import BudgetExceeded, ConfigError, RunDirError
+from sandbox.llm.cache import CacheError
 from sandbox.records import SCHEMA_VERSION, EpisodeEnd
 
 log = logging.getLogger(__name__)
@@ -77,10 +81,11 @@ class Runner:
     """One run: its config, directory, agent, budget and display."""
 
     def __init__(self, cfg: RunConfig, run_dir: Path, display: Display) -> None:
-        self.cfg = cfg
+        self.cfg = validate(cfg)
         self.run_dir = run_dir
         self.display = display
-        self.budget = Budget(cfg.budget_usd)
+        # In a sweep, the budget is the sweep's: shared by its jobs through <sweep_dir>/budget.json.
+        self.budget = Budget.for_run(cfg.budget_usd, run_dir)
         self.env_kwargs = {**cfg.env.kwargs, **cfg.intervention.env_kwargs}
         self.manifest: dict[str, Any] = {}
         self.writer: store.RecordWriter | None = None
@@ -100,6 +105,11 @@ class Runner:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         episodes_path = self.run_dir / store.EPISODES
         done: set[int] = set()
+        previous = self._previous()
+        if previous is not None:
+            check_resumable(cfg, self.env_kwargs, previous, self.run_dir)
+        if cfg.resume:
+            store.remove_stale_temp_files(self.run_dir)
         if cfg.resume and episodes_path.exists():
             records = store.read_records(episodes_path)
             done = store.finished_episodes(records, rerun=RERUN_REASONS)
@@ -111,7 +121,7 @@ class Runner:
                 "or choose another hydra.run.dir"
             )
         builder = build_agent(cfg.agent, budget=self.budget, run_dir=self.run_dir)
-        self.manifest = manifest(cfg, self.env_kwargs, builder, previous=self._previous())
+        self.manifest = manifest(cfg, self.env_kwargs, builder, previous=previous)
         store.write_json_atomic(self.run_dir / store.RUN_JSON, self.manifest)
         pending = [i for i in range(cfg.episodes) if i not in done]
         header = RunHeader(
@@ -150,8 +160,53 @@ class Runner:
         path = self.run_dir / store.RUN_JSON
         return store.read_json(path) if self.cfg.resume and path.exists() else None
 
+    def completed_before(self) -> RunResult | None:
+        """On resume, the result of a run this directory already holds complete, else ``None``.
+
+        Complete means: ``run.json`` says so for the same number of episodes, every episode has
+        a final ``episode_end``, and ``metrics.json`` is readable. A resumed sweep so skips its
+        finished jobs in the time it takes to read their files.
+        """
+        cfg, run_dir = self.cfg, self.run_dir
+        if not cfg.resume or not (run_dir / store.RUN_JSON).is_file():
+            return None
+        try:
+            previous = store.read_json(run_dir / store.RUN_JSON)
+        except RunDirError:
+            return None  # damaged: prepare() says so
+        if previous.get("status") != "complete" or previous.get("episodes") != cfg.episodes:
+            return None
+        check_resumable(cfg, self.env_kwargs, previous, run_dir)
+        try:
+            records = store.read_records(run_dir / store.EPISODES)
+            metrics = store.read_json(run_dir / store.METRICS)
+        except RunDirError:
+            return None  # something is missing or damaged: resume the ordinary way
+        if store.finished_episodes(records, rerun=RERUN_REASONS) != set(range(cfg.episodes)):
+            return None
+        text = f"{run_dir}: already complete ({cfg.episodes} episodes); skipped (resume=true)"
+        log.info(text)
+        self.display.run_started(
+            RunHeader(
+                run_dir=str(run_dir),
+                experiment=cfg.experiment,
+                env_id=cfg.env.id,
+                agent=agent_label(cfg.agent),
+                condition=cfg.intervention.name,
+                episodes=cfg.episodes,
+                done=cfg.episodes,
+            )
+        )
+        self.display.message(text)
+        self.display.run_ended("complete", metrics)
+        return RunResult(run_dir, "complete", None, metrics)
+
     # -- 2. episodes --------------------------------------------------------------------------
     async def main(self) -> RunResult:
+        scrub_secrets(self.run_dir)  # before anything can fail: Hydra's files are on disk already
+        skipped = self.completed_before()
+        if skipped is not None:
+            return skipped
         builder, pending = self.prepare()
         self.writer = store.RecordWriter(self.run_dir / store.EPISODES)
         slots = asyncio.Semaphore(self.cfg.max_concurrency)
@@ -163,8 +218,15 @@ class Runner:
                     return
                 await self.run_episode(builder, index)
 
+        tasks = [asyncio.ensure_future(bounded(i)) for i in pending]
         try:
-            await asyncio.gather(*(bounded(i) for i in pending))
+            await asyncio.gather(*tasks)
+        except BaseException:
+            # One episode stopped the run (a damaged cache): the others stop too, unfinished.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         finally:
             await builder.aclose()
             for env in self._envs:
@@ -239,10 +301,15 @@ class Runner:
         except asyncio.CancelledError:
             env.close()
             raise  # interrupted: no episode_end, so a resume plays it again
+        except CacheError:
+            # A damaged response cache fails every episode alike: stop the run with its one
+            # message (no episode_end, so a resume after the fix plays this episode again).
+            env.close()
+            raise
         except Exception as exc:  # an agent failure ends this episode only; the run goes on
             kind = getattr(exc, "error_type", None)  # a model call's classified failure
             name = f"{type(exc).__name__}[{kind}]" if kind else type(exc).__name__
-            reason, error = "errored", f"{name}: {exc}"
+            reason, error = "errored", redact(f"{name}: {exc}")
             self.errored += 1
             log.warning("episode %d errored: %s", index, error)
         self._envs.append(env)
@@ -350,9 +417,14 @@ def check_environment(env_id: str, kwargs: dict[str, Any]) -> int:
 
 
 def agent_label(cfg: Any) -> str:
-    """``simulated:harm_averse``, ``claude:claude-haiku-4-5``, ``random``."""
-    name = getattr(cfg, "name", "agent")
-    detail = getattr(cfg, "preset", None) or getattr(cfg, "model", None)
+    """``simulated:harm_averse``, ``claude:claude-haiku-4-5``, ``random`` (from the agent's
+    config, or its dict as ``run.json`` stores it)."""
+
+    def get(key: str) -> Any:
+        return cfg.get(key) if isinstance(cfg, dict) else getattr(cfg, key, None)
+
+    name = get("name") or "agent"
+    detail = get("preset") or get("model")
     return f"{name}:{detail}" if detail else str(name)
 
 
@@ -367,7 +439,7 @@ def manifest(
 
     resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
     started = (previous or {}).get("started_at", _now())
-    return {
+    data = {
         "schema": SCHEMA_VERSION,
         "status": "running",
         "reason": None,
@@ -387,6 +459,108 @@ def manifest(
         "git": git_revision(),
         "host": {"python": platform.python_version(), "platform": platform.platform()},
     }
+    # A key typed into an override (e.g. hydra.job.env_set) would otherwise land in "command".
+    clean: dict[str, Any] = redact(data)
+    return clean
+
+
+def check_resumable(
+    cfg: RunConfig, env_kwargs: dict[str, Any], previous: dict[str, Any], run_dir: Path
+) -> None:
+    """Refuse to resume a run made with another seed, environment, condition or subject.
+
+    Mixing two configurations' episodes in one run would make its proxies meaningless.
+    Keys a manifest lacks (one written by a run that failed early) are not compared.
+
+    Raises:
+        RunDirError: The run in ``run_dir`` was made with a different configuration.
+    """
+    now = {
+        "seed": cfg.seed,
+        "env": {"id": cfg.env.id, "kwargs": env_kwargs},
+        "condition": cfg.intervention.name,
+        "agent": agent_label(cfg.agent),
+    }
+    before: dict[str, Any] = {}
+    if "seed" in previous:
+        before["seed"] = previous["seed"]
+    if isinstance(previous.get("env"), dict):
+        before["env"] = previous["env"]
+    if isinstance(previous.get("intervention"), dict):
+        before["condition"] = previous["intervention"].get("name")
+    config = previous.get("config")
+    if isinstance(config, dict) and isinstance(config.get("agent"), dict):
+        before["agent"] = agent_label(config["agent"])
+    # Compare values as run.json stores them (tuples become lists, inf a string, and so on).
+    now = store.as_stored(now)
+    differs = [key for key in before if before[key] != now[key]]
+    if differs:
+        detail = "; ".join(f"{k}: {before[k]!r} then, {now[k]!r} now" for k in differs)
+        raise RunDirError(
+            f"{run_dir} was made with another configuration ({detail}); resume it with the "
+            "same overrides, or choose another hydra.run.dir / hydra.sweep.dir"
+        )
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+#: Environment variables whose values are secrets: ``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``...
+_SECRET_NAME = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD)$", re.IGNORECASE)
+#: Shorter values are not treated as secrets (they would match ordinary text).
+_SECRET_MIN_LEN = 8
+REDACTED = "[redacted]"
+
+
+def secret_values() -> list[str]:
+    """Values of the environment's secret-named variables (longest first)."""
+    values = {
+        value.strip()
+        for name, value in os.environ.items()
+        if _SECRET_NAME.search(name) and len(value.strip()) >= _SECRET_MIN_LEN
+    }
+    return sorted(values, key=len, reverse=True)
+
+
+def redact(value: Any, secrets: list[str] | None = None) -> Any:
+    """``value`` with every secret of the environment replaced by ``[redacted]`` (recursively)."""
+    secrets = secret_values() if secrets is None else secrets
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v, secrets) for v in value]
+    return value
+
+
+def scrub_secrets(run_dir: Path) -> None:
+    """Redact secrets from the files Hydra wrote before the run began.
+
+    Hydra saves the overrides and the resolved ``hydra`` node (``hydra.job.env_set`` included)
+    in ``.hydra/`` and, for a sweep, ``multirun.yaml``; a key set there must not stay on disk.
+    """
+    secrets = secret_values()
+    if not secrets:
+        return
+    from sandbox.budget import MULTIRUN_YAML, find_sweep_dir
+
+    paths = sorted((run_dir / ".hydra").glob("*.yaml"))
+    sweep_dir = find_sweep_dir(run_dir)
+    if sweep_dir is not None:
+        paths.append(sweep_dir / MULTIRUN_YAML)
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        clean = redact(text, secrets)
+        if clean != text:
+            store.write_text_atomic(path, clean)
 
 
 def versions() -> dict[str, str | None]:

@@ -31,6 +31,16 @@ TRANSCRIPTS = "transcripts"
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
+def _file_mode() -> int:
+    """0666 less the process's umask: the mode ``open()`` would give a new file."""
+    umask = os.umask(0o022)  # read it (there is no getter) at import, before any thread runs
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 def dumps_record(record: dict[str, Any]) -> bytes:
     """One compact JSON line (UTF-8, no newline) for a record; numpy values become JSON."""
     return orjson.dumps(record, option=_OPTIONS)
@@ -53,18 +63,46 @@ def _finite(value: Any) -> Any:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON to ``path`` so that readers never see half a file."""
+    text = json.dumps(_finite(data), indent=2, ensure_ascii=False, allow_nan=False, default=str)
+    write_text_atomic(path, text + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text``: temporary file in the same folder, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); results are shared like any file the user makes.
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(_finite(data), fh, indent=2, ensure_ascii=False, allow_nan=False, default=str)
-            fh.write("\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def as_stored(data: Any) -> Any:
+    """``data`` as :func:`write_json_atomic` then :func:`read_json` give it back."""
+    return json.loads(json.dumps(_finite(data), ensure_ascii=False, allow_nan=False, default=str))
+
+
+def remove_stale_temp_files(run_dir: Path) -> int:
+    """Delete temporary files a killed writer left in ``run_dir`` (``.<name>.*.tmp``).
+
+    Only a resumed run calls this, before it writes anything: no writer of its own is active.
+    Returns how many were removed.
+    """
+    removed = 0
+    for tmp in run_dir.glob(".*.tmp"):
+        try:
+            tmp.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -74,8 +112,11 @@ def read_json(path: Path) -> dict[str, Any]:
             data = json.load(fh)
     except FileNotFoundError:
         raise RunDirError(f"{path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"{path} is not valid JSON ({exc}); the file is damaged") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise RunDirError(f"{path} is not valid JSON ({detail}); the file is damaged") from None
+    except OSError as exc:
+        raise RunDirError(f"{path} cannot be read: {exc.strerror or exc}") from None
     if not isinstance(data, dict):
         raise RunDirError(f"{path} should hold a JSON object, found {type(data).__name__}")
     return data
@@ -147,17 +188,22 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
         fh = path.open("rb")
     except FileNotFoundError:
         raise RunDirError(f"{path} does not exist; is this a run directory?") from None
+    except OSError as exc:
+        raise RunDirError(f"{path} cannot be read: {exc.strerror or exc}") from None
     with fh:
         pending: tuple[int, bytes] | None = None
-        for number, raw in enumerate(fh, start=1):
-            if pending is not None:
-                _raise_bad_line(path, *pending)
-            record = _parse_line(raw)
-            if record is None:
-                if raw.strip():
-                    pending = (number, raw)
-                continue
-            yield record
+        try:
+            for number, raw in enumerate(fh, start=1):
+                if pending is not None:
+                    _raise_bad_line(path, *pending)
+                record = _parse_line(raw)
+                if record is None:
+                    if raw.strip():
+                        pending = (number, raw)
+                    continue
+                yield record
+        except OSError as exc:
+            raise RunDirError(f"{path} cannot be read: {exc.strerror or exc}") from None
         # A torn last line (no newline, or partial JSON) is what a kill mid-write leaves.
 
 
@@ -186,12 +232,20 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     return list(iter_records(path))
 
 
+def episode_of(record: dict[str, Any]) -> int | None:
+    """A record's episode index, or ``None`` when it has none (a damaged record)."""
+    value = record.get("episode")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def finished_episodes(records: list[dict[str, Any]], *, rerun: frozenset[str]) -> set[int]:
     """Episodes with an ``episode_end`` whose reason is not in ``rerun``."""
     return {
-        int(r["episode"])
+        index
         for r in records
-        if r.get("type") == "episode_end" and r.get("reason") not in rerun
+        if r.get("type") == "episode_end"
+        and (index := episode_of(r)) is not None
+        and not (isinstance(r.get("reason"), str) and r["reason"] in rerun)
     }
 
 
@@ -206,7 +260,7 @@ def keep_only(path: Path, episodes: set[int]) -> int:
     kept: list[bytes] = []
     dropped = 0
     for record in iter_records(path):
-        if int(record.get("episode", -1)) in episodes:
+        if episode_of(record) in episodes:
             kept.append(dumps_record(record))
         else:
             dropped += 1

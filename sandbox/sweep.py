@@ -11,10 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from sandbox import store
+from sandbox.budget import LEDGER, read_ledger
+from sandbox.errors import BudgetExceeded
 
 log = logging.getLogger(__name__)
 
@@ -23,21 +26,40 @@ HEADLINE_RATES = ("refusal_rate", "rest_rate", "exit_rate", "invalid_action_rate
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
-    """Job directories of a sweep (those with a ``run.json``), in job-number order."""
+    """Job directories of a sweep (those with a ``run.json``), in job-number order.
+
+    Usually the sweep directory's children; an override value holding ``/`` (a bank's path)
+    makes Hydra nest a job deeper, so the tree is walked, without entering a job directory or
+    a hidden one (``.hydra``, ``.submitit``).
+    """
 
     def number(path: Path) -> tuple[int, str]:
-        head = path.name.split("-", 1)[0]
-        return (int(head) if head.isdigit() else 1 << 30, path.name)
+        name = path.relative_to(sweep_dir).as_posix()
+        head = name.split("-", 1)[0]
+        return (int(head) if head.isdigit() else 1 << 30, name)
 
-    return sorted((p for p in sweep_dir.iterdir() if (p / store.RUN_JSON).is_file()), key=number)
+    found: list[Path] = []
+    for root, dirs, files in os.walk(sweep_dir):
+        if Path(root) != sweep_dir and store.RUN_JSON in files:
+            found.append(Path(root))
+            dirs.clear()  # transcripts/ and the like: no job lives inside a job
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    return sorted(found, key=number)
 
 
-def job_row(job: Path) -> dict[str, Any]:
-    """One summary row: the job's overrides, status and headline proxies."""
+def job_row(job: Path, name: str | None = None) -> dict[str, Any]:
+    """One summary row: the job's overrides, status and headline proxies.
+
+    Args:
+        job: The job directory.
+        name: Its name in the summary (default: the directory's name; the sweep passes its path
+            relative to the sweep directory).
+    """
     run = store.read_json(job / store.RUN_JSON)
     overrides = _overrides(job)
     row: dict[str, Any] = {
-        "job": job.name,
+        "job": name or job.name,
         "overrides": " ".join(overrides),
         "status": run.get("status", "unknown"),
         "reason": run.get("reason"),
@@ -75,6 +97,11 @@ def job_row(job: Path) -> dict[str, Any]:
     return row
 
 
+#: Overrides that say how a job was run, not what it ran: left out of the summary, so that a
+#: resumed sweep (``resume=true``) summarises exactly as the first attempt did.
+OPERATIONAL_KEYS = ("resume",)
+
+
 def _overrides(job: Path) -> list[str]:
     path = job / ".hydra" / "overrides.yaml"
     if not path.exists():
@@ -82,17 +109,22 @@ def _overrides(job: Path) -> list[str]:
     import yaml
 
     loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    return [str(item) for item in loaded]
+    return [
+        str(item)
+        for item in loaded
+        if str(item).split("=", 1)[0].lstrip("+~") not in OPERATIONAL_KEYS
+    ]
 
 
 def write_summary(sweep_dir: Path) -> list[dict[str, Any]]:
     """Write ``summary.csv`` and ``summary.json`` in ``sweep_dir``; returns the rows."""
     rows = []
     for job in job_dirs(sweep_dir):
+        name = job.relative_to(sweep_dir).as_posix()
         try:
-            rows.append(job_row(job))
+            rows.append(job_row(job, name))
         except store.RunDirError as exc:
-            rows.append({"job": job.name, "status": "unreadable", "reason": str(exc)})
+            rows.append({"job": name, "status": "unreadable", "reason": str(exc)})
     columns: list[str] = []
     for row in rows:
         columns.extend(k for k in row if k not in columns)
@@ -101,20 +133,22 @@ def write_summary(sweep_dir: Path) -> list[dict[str, Any]]:
     writer.writeheader()
     writer.writerows(rows)
     _write_text_atomic(sweep_dir / "summary.csv", buffer.getvalue())
-    store.write_json_atomic(sweep_dir / "summary.json", {"jobs": rows})
+    summary: dict[str, Any] = {"jobs": rows}
+    ledger = sweep_dir / LEDGER
+    if ledger.is_file():  # the sweep's shared budget (sandbox/budget.py)
+        try:
+            state = read_ledger(ledger)
+            summary["budget"] = {
+                k: state.get(k) for k in ("limit_usd", "spent_usd", "reserved_usd", "runs")
+            }
+        except BudgetExceeded as exc:  # a damaged ledger
+            summary["budget"] = {"error": str(exc)}
+    store.write_json_atomic(sweep_dir / "summary.json", summary)
     return rows
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    store.write_text_atomic(path, text)
 
 
 try:

@@ -16,7 +16,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sandbox import store
 from sandbox.display.safe import one_line
+from sandbox.errors import RunDirError
 from sandbox.metrics.stats import Rate
 from sandbox.watch import JobRow, _job_dirs, job_row, planned_jobs
 
@@ -120,15 +122,41 @@ def print_progress(sweep_dir: Path, job_dir: Path | None, stream: TextIO | None 
 
     Reads only the job directories' small files (``run.json``, ``metrics.json``,
     ``.hydra/overrides.yaml``), so any launcher's jobs show, in whatever order they finish.
+    The one-line form reads the ended job's files and every job's ``run.json`` status only,
+    so that a sweep of hundreds of jobs does not spend its time re-reading them all.
     """
     stream = stream or sys.stdout
-    rows = [job_row(job) for job in _job_dirs(sweep_dir)]
-    planned = planned_jobs(sweep_dir)
-    finished = sum(r.status not in ("running", "starting") for r in rows)
+    planned = _planned(sweep_dir)
+    jobs = _job_dirs(sweep_dir)
     if stream.isatty():
+        rows = [job_row(job) for job in jobs]
         Console(file=stream).print(sweep_table(rows, planned, title=one_line(str(sweep_dir), 200)))
         return
-    name = job_dir.name if job_dir is not None else None
-    for row in rows:
-        if row.job == name:
-            print(sweep_line(row, finished, planned), file=stream, flush=True)
+    if job_dir is None or job_dir.name not in {job.name for job in jobs}:
+        return
+    finished = sum(_status(job) not in ("running", "starting") for job in jobs)
+    print(sweep_line(job_row(job_dir), finished, planned), file=stream, flush=True)
+
+
+#: ``planned_jobs`` by sweep directory and ``multirun.yaml``'s modification time: it parses the
+#: sweep's overrides, which does not change while the sweep runs.
+_PLANNED: dict[tuple[str, int], int | None] = {}
+
+
+def _planned(sweep_dir: Path) -> int | None:
+    try:
+        stamp = (sweep_dir / "multirun.yaml").stat().st_mtime_ns
+    except OSError:
+        return planned_jobs(sweep_dir)
+    key = (str(sweep_dir), stamp)
+    if key not in _PLANNED:
+        _PLANNED[key] = planned_jobs(sweep_dir)
+    return _PLANNED[key]
+
+
+def _status(job: Path) -> str:
+    """A job's status from its ``run.json`` (``starting`` before the runner wrote one)."""
+    try:
+        return str(store.read_json(job / store.RUN_JSON).get("status") or "starting")
+    except RunDirError:
+        return "starting"

@@ -77,6 +77,8 @@ def _read_mask(raw: Any, cache: dict[tuple[Any, ...], frozenset[str]]) -> frozen
     """The mask as a set of upper-case names; a run repeats a few masks, so they are cached."""
     if not isinstance(raw, list):
         return frozenset()
+    if not all(isinstance(k, str) for k in raw):  # a damaged record: names only
+        return frozenset(str(k).upper() for k in raw if isinstance(k, str))
     key = tuple(raw)
     mask = cache.get(key)
     if mask is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -21,6 +22,9 @@ from environments.banks import (
     resolve_bank,
 )
 from sandbox.errors import BankError
+
+#: Examples per fuzz test; WSB_FUZZ_EXAMPLES=3000 for a long campaign (the slow test does).
+FUZZ_EXAMPLES = int(os.environ.get("WSB_FUZZ_EXAMPLES", "150"))
 
 CATEGORIES = {
     "creative",
@@ -371,7 +375,9 @@ def _load_both(folder: Path, data: bytes) -> None:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
 def test_fuzzed_bytes_only_raise_bank_error(tmp_path: Path, data: bytes) -> None:
@@ -379,7 +385,9 @@ def test_fuzzed_bytes_only_raise_bank_error(tmp_path: Path, data: bytes) -> None
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(text=_yaml_banks)
 def test_fuzzed_yaml_structures_only_raise_bank_error(tmp_path: Path, text: str) -> None:
@@ -387,7 +395,9 @@ def test_fuzzed_yaml_structures_only_raise_bank_error(tmp_path: Path, text: str)
 
 
 @settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=max(1, FUZZ_EXAMPLES * 2 // 3),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     rows=st.lists(st.lists(st.text(max_size=12), min_size=1, max_size=5), min_size=0, max_size=5),

@@ -8,12 +8,15 @@ Only steps of finished episodes arrive here, in episode then step order.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 Compute = Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]]
 
 _COMPUTE: dict[str, Compute] = {}
+
+log = logging.getLogger(__name__)
 
 
 def design(name: str) -> Callable[[Compute], Compute]:
@@ -27,11 +30,27 @@ def design(name: str) -> Callable[[Compute], Compute]:
 
 
 def design_metrics(name: str, steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The proxies of design ``name`` (an empty dict for a design without its own module)."""
+    """The proxies of design ``name`` (an empty dict for a design without its own module).
+
+    A log edited or damaged so that a design's fields have the wrong shape does not take the
+    other proxies down with it: that design's entry becomes ``{"error": ...}`` and a warning is
+    logged.
+    """
+    if not name.isidentifier():  # a damaged label, not a module name
+        return {}
     if name not in _COMPUTE:
         try:
             importlib.import_module(f"sandbox.metrics.designs.{name}")
         except ModuleNotFoundError:
             return {}
     fn = _COMPUTE.get(name)
-    return fn([s for s in steps if (s.get("info") or {}).get("design") == name]) if fn else {}
+    if fn is None:
+        return {}
+    mine = [
+        s for s in steps if isinstance(s.get("info"), Mapping) and s["info"].get("design") == name
+    ]
+    try:
+        return fn(mine)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        log.warning("%s proxies not computed: the records are damaged (%s)", name, exc)
+        return {"error": f"records damaged: {type(exc).__name__}: {exc}"}
