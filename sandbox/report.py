@@ -494,7 +494,10 @@ def build_report(
         raise ReportError(
             f"{path} holds no run.json and no job directories: not a run or a sweep directory"
         )
-    conditions = [_load_condition(job, job=job.name, overrides=_overrides(job)) for job in jobs]
+    conditions = [
+        _load_condition(job, job=job.relative_to(path).as_posix(), overrides=_overrides(job))
+        for job in jobs
+    ]
     # Per-episode choice shares over the same categories in every condition.
     categories = sorted(
         {k.split(".", 1)[1] for c in conditions for k in c.per_episode if k.startswith("choice_")}

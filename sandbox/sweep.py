@@ -29,8 +29,10 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     """Job directories of a sweep (those with a ``run.json``), in job-number order.
 
     Usually the sweep directory's children; an override value holding ``/`` (a bank's path)
-    makes Hydra nest a job deeper, so the tree is walked, without entering a job directory or
-    a hidden one (``.hydra``, ``.submitit``).
+    makes Hydra nest a job deeper, so a Hydra sweep directory (one with ``multirun.yaml``) is
+    walked, without entering a job directory or a hidden one (``.hydra``, ``.submitit``). Any
+    other directory (a folder of runs gathered by hand) gives its children only: pointing a
+    report at ``/tmp`` must not dig through every run below it.
     """
 
     def number(path: Path) -> tuple[int, str]:
@@ -38,6 +40,9 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
         head = name.split("-", 1)[0]
         return (int(head) if head.isdigit() else 1 << 30, name)
 
+    if not (sweep_dir / "multirun.yaml").is_file():
+        children = (p for p in sweep_dir.iterdir() if p.is_dir() and store.is_run_dir(p))
+        return sorted(children, key=number)
     found: list[Path] = []
     for root, dirs, files in os.walk(sweep_dir):
         if Path(root) != sweep_dir and store.RUN_JSON in files:

@@ -246,6 +246,22 @@ def test_report_on_a_non_run_is_one_line_and_status_2(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_a_folder_of_runs_is_read_one_level_deep(sweep: Path, tmp_path: Path) -> None:
+    # Runs gathered by hand in a folder (no multirun.yaml) are reported as its children; a run
+    # further down (here a damaged one) is not dug out, as it would be from a folder like /tmp.
+    for job in sorted(sweep.iterdir())[:2]:
+        if store.is_run_dir(job):
+            shutil.copytree(job, tmp_path / job.name)
+    buried = tmp_path / "old" / "damaged-run"
+    buried.mkdir(parents=True)
+    (buried / store.RUN_JSON).write_text("{not json")
+    report = build_report(tmp_path)
+    assert [c.job for c in report.conditions] == sorted(
+        p.name for p in tmp_path.iterdir() if store.is_run_dir(p)
+    )
+    assert len(report.conditions) == 2
+
+
 def test_published_blocks_stand_beside_ours_with_their_source(run: Path, tmp_path: Path) -> None:
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
