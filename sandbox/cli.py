@@ -13,6 +13,7 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(fake_api_main(rest) or 0)
     except SandboxError as exc:
         if debug or os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
+            traceback.print_exc()  # then the same one line and status as without --debug
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -191,7 +192,7 @@ def _task(cfg: Any) -> int:
         result = runner.run(typed, run_dir, make_display(typed.display))
     except SandboxError as exc:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
+            traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         _mark_failed(run_dir, exc)
         if multirun:

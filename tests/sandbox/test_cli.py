@@ -144,6 +144,30 @@ def test_bad_input_is_one_clear_message_and_status_2(tmp_path, args, expected):
     assert len(proc.stderr.strip().splitlines()) <= 2, proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--debug", "run", "episodes=0"], {}),  # caught before Hydra runs
+        (["run", "env.kwargs.menu_size=0"], {"HYDRA_FULL_ERROR": "1"}),  # inside the run
+    ],
+)
+def test_debug_adds_the_traceback_and_keeps_the_message_and_status(tmp_path, args, env):
+    full_env = {**os.environ, **env}
+    proc = subprocess.run(
+        [sys.executable, "-m", "sandbox", *args, f"hydra.run.dir={tmp_path}/r"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
+    if env:  # the run began: it is still marked failed, as without the traceback
+        assert json.loads((tmp_path / "r" / store.RUN_JSON).read_text())["status"] == "failed"
+
+
 def test_envs_lists_taskchoice(tmp_path):
     out = wsb("envs", cwd=tmp_path).stdout
     assert "WelfareSandbox/TaskChoice-v0" in out
