@@ -4,7 +4,8 @@ Subcommands: ``run`` (the Hydra app: overrides, ``-m`` for sweeps), ``watch`` (f
 sweep from its files), ``replay`` (re-render a logged episode), ``report`` (proxies, effects,
 figures), ``envs`` (registered environments), ``fake-api`` (the loopback fake Messages API).
 Errors a user caused print one or two lines and exit with status 2; ``--debug`` (or
-``HYDRA_FULL_ERROR=1``) shows the traceback.
+``HYDRA_FULL_ERROR=1``) shows the traceback. ``wsb run`` exits 0 when every run is complete,
+3 when a run (or a sweep's job) ended partial or failed, 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -164,10 +165,21 @@ def _run_hydra(rest: list[str]) -> int:
 
     register_configs()
     check_overrides(config_dir(), rest)
+    from sandbox import sweep
+
     app = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(_task)
     sys.argv = ["wsb run", *rest]
-    status = app()
-    return 0 if status in (None, 0) else int(status)
+    # Hydra's main does not pass the task's return value on: the outcome is collected here.
+    _OUTCOMES.clear()
+    sweep.last_rows = None
+    app()
+    if sweep.last_rows is not None:  # a sweep, under any launcher: its summary says how it went
+        return 0 if all(row.get("status") == "complete" for row in sweep.last_rows) else 3
+    return max(_OUTCOMES, default=0)
+
+
+#: Exit statuses of the runs this process made (``_task`` appends; ``_run_hydra`` reads).
+_OUTCOMES: list[int] = []
 
 
 def _task(cfg: Any) -> int:
@@ -190,6 +202,15 @@ def _task(cfg: Any) -> int:
             # episode keeps their output readable.
             typed.display.mode = "plain"
         result = runner.run(typed, run_dir, make_display(typed.display))
+        if result.reason == "interrupted":
+            where = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+            folder = hydra_cfg.sweep.dir if multirun else run_dir
+            print(
+                f"interrupted: finished episodes are kept in {run_dir}; to continue, run the "
+                f"same command with resume=true {where}={folder}",
+                file=sys.stderr,
+            )
+            raise KeyboardInterrupt  # stop a sweep too, not only its current job
     except SandboxError as exc:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             traceback.print_exc()
@@ -198,7 +219,8 @@ def _task(cfg: Any) -> int:
         if multirun:
             return 2  # the sweep goes on; the summary lists this job as failed
         sys.exit(2)
-    return 0 if result.status == "complete" else 3
+    _OUTCOMES.append(0 if result.status == "complete" else 3)
+    return _OUTCOMES[-1]
 
 
 def _mark_failed(run_dir: Path, exc: BaseException) -> None:

@@ -162,6 +162,11 @@ except ImportError:  # pragma: no cover - hydra is a dependency; this keeps the 
     Callback = object  # type: ignore[assignment,misc]
 
 
+#: The rows of the last summary this process wrote at the end of a sweep (``wsb run`` derives
+#: its exit status from them, whichever launcher ran the jobs).
+last_rows: list[dict[str, Any]] | None = None
+
+
 class SweepSummaryCallback(Callback):
     """Hydra callback: sweep progress as each job ends; the sweep summary when a multirun ends.
 
@@ -189,6 +194,8 @@ class SweepSummaryCallback(Callback):
         if not sweep_dir.is_dir():
             return
         rows = write_summary(sweep_dir)
+        global last_rows
+        last_rows = rows
         failed = sum(1 for row in rows if row.get("status") not in ("complete",))
         print(
             f"sweep summary: {len(rows)} jobs ({failed} not complete) -> "

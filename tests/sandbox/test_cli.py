@@ -177,3 +177,70 @@ def test_unknown_command_says_what_exists(tmp_path):
     proc = wsb("rnu", cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert "wsb run" in proc.stderr
+
+
+def test_ctrl_c_keeps_finished_episodes_says_how_to_resume_and_exits_130(tmp_path):
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    env = {**os.environ}
+    env.pop("HYDRA_FULL_ERROR", None)
+    args = [sys.executable, "-m", "sandbox", "run", "episodes=100000", "display=none"]
+    proc = subprocess.Popen(
+        [*args, f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    log = run_dir / store.EPISODES
+    while not (log.exists() and log.read_bytes().count(b'"episode_end"') >= 3):
+        assert proc.poll() is None and time.monotonic() < deadline, "no episode finished"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"resume=true hydra.run.dir={run_dir}" in err
+    assert "Traceback" not in err
+    manifest = json.loads((run_dir / store.RUN_JSON).read_text())
+    assert (manifest["status"], manifest["reason"]) == ("partial", "interrupted")
+    assert manifest["episodes_finished"] >= 3
+    assert (run_dir / store.METRICS).is_file()
+
+
+def test_a_partial_run_exits_3_and_a_sweep_with_a_failed_job_too(tmp_path):
+    # A run that ends partial (here: the person quits at once) is not reported as a success.
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "run",
+            "agent=human",
+            "episodes=1",
+            f"hydra.run.dir={tmp_path}/run",
+        ],
+        cwd=tmp_path,
+        input="q\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 3, proc.stderr
+    sweep = wsb(
+        "run",
+        "-m",
+        "env.kwargs.menu_size=3,0",
+        "episodes=2",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert sweep.returncode == 3, sweep.stderr
+    complete = wsb(
+        "run", "-m", "seed=1,2", "episodes=2", f"hydra.sweep.dir={tmp_path}/ok", cwd=tmp_path
+    )
+    assert complete.returncode == 0
