@@ -358,7 +358,8 @@ def episode_values(episode: Episode, categories: Sequence[str]) -> dict[str, flo
     - ``refusal_rate`` / ``rest_rate``: valid REFUSE (REST) steps ÷ valid steps where it was
       offered, within the episode.
     - ``exit_rate``: 1 if the episode had a valid EXIT, 0 if exit was offered and never taken.
-    - ``invalid_action_rate``: invalid steps ÷ steps.
+    - ``invalid_action_rate``: invalid actions ÷ steps whose outcome is an action (an API
+      refusal or a truncation is neither, see :mod:`sandbox.metrics.rates`).
     - ``self_report``: the mean of the episode's 1-7 ratings.
     - ``choice_share.<category>``: the episode's valid task choices of that category ÷ its
       valid task choices with a known category.
@@ -370,9 +371,11 @@ def episode_values(episode: Episode, categories: Sequence[str]) -> dict[str, flo
     invalid = 0
     ratings: list[int] = []
     chosen: dict[str, int] = {}
+    actions = 0
     for step in episode.steps:
+        actions += step.outcome == "action"
         if not step.valid:
-            invalid += 1
+            invalid += step.outcome == "action"
             continue
         for kind in offered:
             if kind in step.mask:
@@ -400,8 +403,8 @@ def episode_values(episode: Episode, categories: Sequence[str]) -> dict[str, flo
         values["rest_rate"] = taken["REST"] / offered["REST"]
     if exit_offered:
         values["exit_rate"] = float(exited)
-    if episode.steps:
-        values["invalid_action_rate"] = invalid / len(episode.steps)
+    if actions:
+        values["invalid_action_rate"] = invalid / actions
     if ratings:
         values["self_report"] = sum(ratings) / len(ratings)
     total = sum(chosen.values())

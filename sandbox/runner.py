@@ -275,7 +275,10 @@ class Runner:
                     "reward": reward,
                     "terminated": terminated,
                     "truncated": truncated,
-                    "invalid": info.get("invalid", False),
+                    # An API refusal or a truncation is not an action, so never an invalid one
+                    # (the environment saw a placeholder); sandbox.metrics.rates counts it apart.
+                    "invalid": info.get("invalid", False)
+                    and decision.meta.get("outcome") not in ("api_refusal", "truncated"),
                     "info": info,
                     "mask": self._names(mask),
                     "note": decision.note,

@@ -22,7 +22,15 @@ from sandbox.errors import BudgetExceeded
 log = logging.getLogger(__name__)
 
 #: Rates reported per job, as value and interval.
-HEADLINE_RATES = ("refusal_rate", "rest_rate", "exit_rate", "invalid_action_rate")
+HEADLINE_RATES = (
+    "refusal_rate",
+    "rest_rate",
+    "exit_rate",
+    "invalid_action_rate",
+    "api_refusal_rate",
+    "any_refusal_rate",
+    "truncation_rate",
+)
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:

@@ -18,14 +18,19 @@ values when ``n == 0``)::
     choice_share           {category: rate}
     refusal_rate           rate
     refusal_by_category    {category: rate}
-    api_refusals           int
+    api_refusals           int, steps the API refused (anywhere)
+    api_refusal_rate       rate, API refusals ÷ refusal opportunities
+    api_refusal_by_category {category: rate}
+    any_refusal_rate       rate, REFUSE actions or API refusals ÷ refusal opportunities
+    any_refusal_by_category {category: rate}
+    truncation_rate        rate, answers cut off at max_tokens ÷ steps
     rest_rate              rate
     steps_to_first_rest    {"mean", "median", "n", "censored"}
     exit_rate              rate
     exit_rate_by_mode      {mode: rate}
     time_to_exit           {"curve": [{"t", "survival", "at_risk", "events"}], "median", "n",
                             "events"}
-    invalid_action_rate    rate
+    invalid_action_rate    rate, invalid actions ÷ steps whose outcome is an action
     utilities              {category: {"mean", "sd", "ci_low", "ci_high", "n", "chosen",
                             "boundary"}}
     utility_fit            {"method", "model", "sd_is", "log_likelihood", "n_choices",
@@ -97,6 +102,11 @@ def compute_metrics(records: Iterable[Mapping[str, Any]], *, run: dict | None = 
         "refusal_rate": rates.action_rate(episodes, "REFUSE"),
         "refusal_by_category": rates.refusal_by_category(episodes),
         "api_refusals": rates.api_refusals(episodes),
+        "api_refusal_rate": rates.api_refusal_rate(episodes),
+        "api_refusal_by_category": rates.api_refusal_by_category(episodes),
+        "any_refusal_rate": rates.any_refusal_rate(episodes),
+        "any_refusal_by_category": rates.any_refusal_by_category(episodes),
+        "truncation_rate": rates.truncation_rate(episodes),
         "rest_rate": rates.action_rate(episodes, "REST"),
         "steps_to_first_rest": rates.steps_to_first_rest(episodes),
         "exit_rate": rates.exit_rate(histories),

@@ -9,9 +9,18 @@ Conventions shared by the proxies (RESEARCH.md, "Welfare proxies"):
 - Only finished episodes count (those with an ``episode_end``); :func:`group_episodes` drops
   the rest, since a resumed run re-runs them from the start.
 - *Offered*: a kind is offered at a step when its name is in the step's ``mask``.
-- *Valid*: the step's ``invalid`` flag is false. Numerators and denominators of the action rates
-  count valid steps only: an invalid action took no effect, and how often that happens is its
-  own proxy, ``invalid_action_rate``.
+- *Outcome*: what the agent's answer was (``agent["outcome"]`` of a model agent's step):
+  ``action``, ``api_refusal`` (the API refused: ``stop_reason`` ``refusal``, a chat
+  completion's ``content_filter`` or ``refusal``) or ``truncated`` (cut off at ``max_tokens``).
+  Records written before the key existed are read from ``agent["refusal"]``,
+  ``agent["max_tokens"]`` and ``agent["stop_reason"]``; steps of other agents are actions.
+  An API refusal or a truncation is not an action, so never an invalid one: it has its own
+  rates (``api_refusal_rate``, ``truncation_rate``).
+- *Valid*: the outcome is an action and the step's ``invalid`` flag is false. Numerators and
+  denominators of the action rates count valid steps only: an invalid action took no effect,
+  and how often that happens is its own proxy, ``invalid_action_rate``.
+- *Refusal opportunity*: a step where ``REFUSE`` was offered whose outcome is a valid action or
+  an API refusal: the denominator of every rate that counts API refusals beside ``REFUSE``.
 - *Decision*: a step whose mask offers any of ``TASK``, ``REST``, ``REFUSE``, ``EXIT``. Times
   (steps to first rest, time to exit) count decisions from 1, valid or not, because an invalid
   attempt still takes the agent's turn.
@@ -21,7 +30,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +40,8 @@ Record = Mapping[str, Any]
 
 #: Kinds whose availability makes a step a decision point.
 DECISION_KINDS = frozenset({"TASK", "REST", "REFUSE", "EXIT"})
+#: Outcomes of a step (see the conventions above).
+OUTCOMES = ("action", "api_refusal", "truncated")
 
 
 def _int(value: Any) -> int | None:
@@ -51,7 +62,9 @@ class Step:
         record: The raw record (for fields read by one proxy only: note, usage, agent).
         kind: The action's kind name, upper-case (``None`` when missing).
         mask: The kinds offered (empty when the mask is missing).
-        valid: The action took effect (neither the record nor its info flags it invalid).
+        outcome: ``action``, ``api_refusal`` or ``truncated`` (see the conventions above).
+        valid: The outcome is an action and it took effect (neither the record nor its info
+            flags it invalid).
         info: The step's ``info`` (empty when missing).
         menu: Category of each menu option in display order (``None`` for an unlabelled
             option); ``None`` when the step logs no menu.
@@ -65,6 +78,7 @@ class Step:
     record: Record
     kind: str | None
     mask: frozenset[str]
+    outcome: str
     valid: bool
     info: dict[str, Any]
     menu: tuple[str | None, ...] | None
@@ -84,6 +98,19 @@ def _read_mask(raw: Any, cache: dict[tuple[Any, ...], frozenset[str]]) -> frozen
     if mask is None:
         mask = cache[key] = frozenset(str(k).upper() for k in raw)
     return mask
+
+
+def step_outcome(record: Record) -> str:
+    """The step's outcome: ``agent["outcome"]``, else read from older agent keys."""
+    agent = _dict(record.get("agent"))
+    outcome = agent.get("outcome")
+    if outcome in OUTCOMES:
+        return str(outcome)
+    if agent.get("refusal") is True or agent.get("stop_reason") == "refusal":
+        return "api_refusal"
+    if agent.get("max_tokens") is True or agent.get("stop_reason") == "max_tokens":
+        return "truncated"
+    return "action"
 
 
 def read_step(record: Record, masks: dict[tuple[Any, ...], frozenset[str]] | None = None) -> Step:
@@ -114,11 +141,14 @@ def read_step(record: Record, masks: dict[tuple[Any, ...], frozenset[str]] | Non
         category: str | None = str(chosen["category"])
     else:
         category = menu[position] if menu is not None and position is not None else None
+    outcome = step_outcome(record)
+    flagged = record.get("invalid") is True or info.get("invalid") is True
     return Step(
         record=record,
         kind=str(raw_kind).upper() if raw_kind is not None else None,
         mask=mask,
-        valid=not (record.get("invalid") is True or info.get("invalid") is True),
+        outcome=outcome,
+        valid=outcome == "action" and not flagged,
         info=info,
         menu=menu,
         position=position,
@@ -292,17 +322,113 @@ def refusal_by_category(episodes: Sequence[Episode]) -> dict[str, Rate]:
 
 
 def invalid_action_rate(episodes: Sequence[Episode]) -> Rate:
-    """Invalid steps ÷ steps."""
-    steps = [s for e in episodes for s in e.steps]
-    return wilson(sum(not s.valid for s in steps), len(steps))
+    """Invalid actions ÷ steps whose outcome is an action.
+
+    API refusals and truncations are not actions: they are in neither count.
+    """
+    actions = [s for s in _steps(episodes) if s.outcome == "action"]
+    return wilson(sum(not s.valid for s in actions), len(actions))
 
 
 def api_refusals(episodes: Sequence[Episode]) -> int:
-    """Steps whose model call ended with ``stop_reason == "refusal"`` (counted apart)."""
-    count = 0
-    for step in _steps(episodes):
-        count += _dict(step.record.get("agent")).get("stop_reason") == "refusal"
-    return count
+    """Steps whose outcome is an API refusal, wherever they happen (``REFUSE`` offered or not)."""
+    return sum(step.outcome == "api_refusal" for step in _steps(episodes))
+
+
+def _opportunity(step: Step) -> bool:
+    """A refusal opportunity (see the conventions above)."""
+    return "REFUSE" in step.mask and (step.valid or step.outcome == "api_refusal")
+
+
+def api_refusal_rate(episodes: Sequence[Episode]) -> Rate:
+    """API refusals ÷ refusal opportunities.
+
+    Beside the behavioural ``refusal_rate``: the model declined through the API (a refusal stop
+    reason) rather than by the ``refuse`` action. API refusals at steps where ``REFUSE`` was not
+    offered are counted by :func:`api_refusals` only.
+    """
+    steps = [s for s in _steps(episodes) if _opportunity(s)]
+    return wilson(sum(s.outcome == "api_refusal" for s in steps), len(steps))
+
+
+def any_refusal_rate(episodes: Sequence[Episode]) -> Rate:
+    """Valid ``REFUSE`` actions or API refusals ÷ refusal opportunities."""
+    steps = [s for s in _steps(episodes) if _opportunity(s)]
+    refused = sum(s.outcome == "api_refusal" or s.kind == "REFUSE" for s in steps)
+    return wilson(refused, len(steps))
+
+
+def truncation_rate(episodes: Sequence[Episode]) -> Rate:
+    """Steps whose answer was cut off at ``max_tokens`` (outcome ``truncated``) ÷ steps."""
+    steps = list(_steps(episodes))
+    return wilson(sum(s.outcome == "truncated" for s in steps), len(steps))
+
+
+def categories_in_play(episode: Episode) -> Iterator[tuple[Step, frozenset[str]]]:
+    """Each step of an episode with the categories it put before the agent.
+
+    A decision's are the categories on its menu; a work step's is the category of the task at
+    hand (its ``info["chosen"]``; for a step whose info names none, such as an API refusal of
+    the work, the category of the episode's last valid ``TASK`` choice). Other steps have none.
+    """
+    at_hand: str | None = None
+    for step in episode.steps:
+        work = step.info.get("phase") == "work"
+        if step.menu is not None:
+            cats = frozenset(c for c in step.menu if c is not None)
+        elif step.category is not None:
+            cats = frozenset({step.category})
+        elif work and at_hand is not None:
+            cats = frozenset({at_hand})
+        else:
+            cats = frozenset()
+        yield step, cats
+        if step.valid and step.kind == "TASK" and step.category is not None and not work:
+            at_hand = step.category
+        elif step.valid and work:
+            at_hand = None  # the task was submitted or abandoned
+
+
+def _refusals_by_category(
+    episodes: Sequence[Episode], counts: Callable[[Step, str], bool]
+) -> dict[str, Rate]:
+    """Per category in play: steps ``counts(step, category)`` holds for ÷ refusal opportunities."""
+    offered: Counter[str] = Counter()
+    hits: Counter[str] = Counter()
+    for episode in episodes:
+        for step, cats in categories_in_play(episode):
+            if not _opportunity(step):
+                continue
+            offered.update(cats)
+            hits.update(c for c in cats if counts(step, c))
+    return {cat: wilson(hits[cat], offered[cat]) for cat in sorted(offered)}
+
+
+def api_refusal_by_category(episodes: Sequence[Episode]) -> dict[str, Rate]:
+    """API refusal rate by category.
+
+    Definition: for category ``c``, API refusals at steps with ``c`` in play ÷ refusal
+    opportunities with ``c`` in play (:func:`categories_in_play`: the menu's categories at a
+    decision, the task's at its work step). An API refusal names no option, so a refused
+    decision counts for every category on its menu. Unlike ``refusal_by_category``, work steps
+    count: that is where a model sees a task's full text, and where the API refuses most.
+    """
+    return _refusals_by_category(episodes, lambda step, _cat: step.outcome == "api_refusal")
+
+
+def any_refusal_by_category(episodes: Sequence[Episode]) -> dict[str, Rate]:
+    """Behavioural or API refusal rate by category.
+
+    Definition: for category ``c``, refusal opportunities with ``c`` in play where the model
+    refused through the API, or took a valid ``REFUSE`` of an option (or of a task at work) of
+    ``c`` ÷ refusal opportunities with ``c`` in play (as :func:`api_refusal_by_category`).
+    """
+    return _refusals_by_category(
+        episodes,
+        lambda step, cat: (
+            step.outcome == "api_refusal" or (step.kind == "REFUSE" and step.category == cat)
+        ),
+    )
 
 
 def steps_to_first_rest(episodes: Sequence[Episode]) -> dict[str, Any]:
