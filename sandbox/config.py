@@ -124,6 +124,29 @@ class SimulatedAgentConfig(AgentConfig):
 
 
 @dataclass
+class PriceConfig:
+    """A model's price given on the command line, in USD per million tokens.
+
+    Used where ``conf/prices.yaml`` has no entry for the model (and over it where it has):
+    ``agent.price.input=0.5 agent.price.output=2``. Cache prices default to the usual
+    multipliers of ``input`` (writes 1.25x for 5 minutes, 2x for 1 hour; reads 0.1x).
+
+    Attributes:
+        input: Uncached input tokens; ``None`` for no price given.
+        output: Output tokens.
+        cache_write: Input written to the prompt cache (5-minute TTL).
+        cache_write_1h: Input written to the prompt cache with the 1-hour TTL.
+        cache_read: Input read from the prompt cache.
+    """
+
+    input: float | None = None
+    output: float | None = None
+    cache_write: float | None = None
+    cache_write_1h: float | None = None
+    cache_read: float | None = None
+
+
+@dataclass
 class LLMAgentConfig(AgentConfig):
     """What the model-driven agents share.
 
@@ -138,7 +161,12 @@ class LLMAgentConfig(AgentConfig):
         cache_dir: Directory of the sqlite response cache; ``None`` for the user cache directory.
         requests_per_minute: Shared request rate limit (0 for none).
         tokens_per_minute: Shared input+output token rate limit (0 for none).
-        extra_body: Extra JSON fields for the request body (e.g. sampling settings).
+        extra_body: Extra JSON fields for the request body (e.g. ``thinking`` or
+            ``output_config``). Fields the API version or the model rejects are refused
+            before the first call: the Python SDK 2.x sends ``anthropic-version: 2026-10-21``,
+            which removes ``temperature``, ``top_p`` and ``top_k``.
+        price: The model's price, when ``conf/prices.yaml`` has none (see
+            :class:`PriceConfig`); needed for ``budget_usd`` to work on an unlisted model.
     """
 
     model: str = MISSING
@@ -152,6 +180,7 @@ class LLMAgentConfig(AgentConfig):
     requests_per_minute: int = 0
     tokens_per_minute: int = 0
     extra_body: dict[str, Any] = field(default_factory=dict)
+    price: PriceConfig = field(default_factory=PriceConfig)
 
 
 @dataclass

@@ -33,6 +33,8 @@ Step ``agent`` record (``Decision.meta``) keys: ``model``, ``stop_reason``, ``to
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import hashlib
 import json
 import logging
 import os
@@ -40,16 +42,20 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from environments.core import Action
+from environments.core import Action, ActionKind
 from sandbox.agents.base import Decision, EpisodeContext, Turn
 from sandbox.agents.tools import (
     ToolCall,
     ToolSpec,
     action_from_call,
+    availability_line,
+    call_note,
     corrective_prompt,
+    episode_letters,
     invalid_action,
     menu_letters,
     parse_text_answer,
@@ -58,10 +64,10 @@ from sandbox.agents.tools import (
 from sandbox.agents.transcripts import TranscriptWriter, transcript_path
 from sandbox.budget import Budget
 from sandbox.config import ClaudeAgentConfig, LLMAgentConfig
-from sandbox.errors import AgentError, SandboxError
+from sandbox.errors import AgentError, ConfigError, SandboxError
 from sandbox.llm.cache import ResponseCache, canonical_json, request_key
 from sandbox.llm.limiter import RateLimiter
-from sandbox.llm.prices import PriceTable
+from sandbox.llm.prices import ModelPrice, PriceTable
 from sandbox.records import Usage
 
 log = logging.getLogger(__name__)
@@ -117,6 +123,9 @@ class CallFailure:
         retry_after: Seconds the server asked to wait, if it said.
         rejects_forced_tool_choice: A 400 saying the model does not accept a forced tool
             choice (switch to ``auto``).
+        rejects_tools: The server does not take tools at all (switch to plain-text answers,
+            mode ``text``, for the rest of the run).
+        request_id: The failed attempt's ``request-id``, when the server sent one.
     """
 
     error_type: str
@@ -125,6 +134,8 @@ class CallFailure:
     retryable: bool = False
     retry_after: float | None = None
     rejects_forced_tool_choice: bool = False
+    rejects_tools: bool = False
+    request_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -148,7 +159,9 @@ class ModelReply:
         raw_stop_reason: The reason as the API said it.
         usage: Tokens of the call (cost is added by the episode).
         assistant: The assistant message to append to the conversation, in the API's format
-            (``None`` when the answer was empty).
+            (``None`` when the answer was empty: nothing but whitespace is never sent back).
+        usage_reported: False when the response carried no usage (its cost is then unknown,
+            ``None``, never 0).
     """
 
     text: str
@@ -157,6 +170,7 @@ class ModelReply:
     raw_stop_reason: str | None
     usage: Usage
     assistant: dict[str, Any] | None
+    usage_reported: bool = True
 
 
 class ApiAdapter(Protocol):
@@ -201,7 +215,8 @@ class ApiAdapter(Protocol):
 
 
 def retry_after_from(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds a response asked to wait (``retry-after-ms`` or ``retry-after``)."""
+    """Seconds a response asked to wait: ``retry-after-ms``, or ``retry-after`` in seconds or
+    as an HTTP date (RFC 9110 allows both: ``Wed, 21 Oct 2026 07:28:00 GMT``)."""
     if not headers:
         return None
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
@@ -211,8 +226,63 @@ def retry_after_from(headers: Mapping[str, str] | None) -> float | None:
         try:
             return max(0.0, float(raw) * scale)
         except ValueError:
-            continue
+            pass
+        if name == "retry-after":
+            try:
+                when = email.utils.parsedate_to_datetime(raw)
+            except (TypeError, ValueError, IndexError):
+                continue
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            return max(0.0, (when - datetime.now(UTC)).total_seconds())
     return None
+
+
+def seconds_until(stamp: str | None) -> float | None:
+    """Seconds from now until an RFC 3339 time (the ``anthropic-ratelimit-*-reset`` headers)."""
+    if not stamp:
+        return None
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    raw = headers.get(name)
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def observe_rate_limit_headers(limiter: RateLimiter, headers: Mapping[str, str] | None) -> None:
+    """Tell the shared limiter what the ``anthropic-ratelimit-*`` response headers say is left.
+
+    The API reports, with every response (429s included), the requests and tokens (input and
+    output apart) left in the current window and when each is restored; a run that waits for
+    the reset when little is left meets no 429 (Anthropic docs, "Rate limits": response
+    headers).
+    """
+    if not headers:
+        return
+    prefix = "anthropic-ratelimit-"
+    requests = _int_header(headers, prefix + "requests-remaining")
+    tokens = [
+        (value, seconds_until(headers.get(prefix + kind + "-reset")))
+        for kind in ("tokens", "input-tokens", "output-tokens")
+        if (value := _int_header(headers, prefix + kind + "-remaining")) is not None
+    ]
+    if requests is None and not tokens:
+        return
+    limiter.server_limits(
+        requests_remaining=requests,
+        requests_reset_s=seconds_until(headers.get(prefix + "requests-reset")),
+        tokens=tokens,
+    )
 
 
 # -- the builder: what episodes share ----------------------------------------------------------
@@ -257,7 +327,15 @@ class ModelBuilder:
     ):
         self.cfg = cfg
         self.budget = budget
-        self.prices = prices
+        self.prices = with_config_price(prices, cfg)
+        if budget.limit_usd is not None and self.prices.get(cfg.model) is None:
+            # A budget must never be unenforceable: without a price no call has a cost.
+            raise ConfigError(
+                f"budget_usd={budget.limit_usd:g} cannot be enforced: model {cfg.model!r} has "
+                "no price in conf/prices.yaml; give one on the command line "
+                "(agent.price.input=<USD per million input tokens> "
+                "agent.price.output=<USD per million output tokens>) or drop budget_usd"
+            )
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.adapter = adapter
         self.client = client
@@ -279,15 +357,38 @@ class ModelBuilder:
             "unparsed": 0,
             "corrective_turns": 0,
             "text_answers": 0,
+            "forced_choice_ignored": 0,
+            "unavailable_calls": 0,
+            "notes": 0,
         }
         self._price_warned = False
-        self._flag = f"rejects_forced_tool_choice:{endpoint}:{cfg.model}"
+        # The fallback flags are keyed on everything that decides whether the model accepts a
+        # forced choice or tools (endpoint, model, configured tool choice, extra body such as
+        # ``thinking``): a thinking run's fallback must not switch a plain run to ``auto``.
+        self.choice_key = hashlib.sha256(
+            canonical_json(
+                {
+                    "api": adapter.api,
+                    "endpoint": endpoint,
+                    "model": cfg.model,
+                    "tool_choice": getattr(cfg, "tool_choice", "any"),
+                    "extra_body": dict(cfg.extra_body),
+                }
+            ).encode("utf-8")
+        ).hexdigest()[:32]
+        self._flag = f"rejects_forced_tool_choice:{self.choice_key}"
+        self._tools_flag = f"rejects_tools:{self.choice_key}"
         self.forced_rejected = bool(self.cache.get_flag(self._flag))
+        self.tools_rejected = bool(self.cache.get_flag(self._tools_flag))
+        self.initial_mode = self.tool_choice_mode()
+        self.modes_sent: set[str] = set()
         self._episodes = 0
 
     # -- shared state --------------------------------------------------------------------------
     def tool_choice_mode(self) -> str:
-        """``any`` (forced) or ``auto`` for the next call."""
+        """``any`` (forced), ``auto``, or ``text`` (no tools: a server that takes none)."""
+        if self.tools_rejected:
+            return "text"
         if getattr(self.cfg, "tool_choice", "any") == "auto" or self.forced_rejected:
             return "auto"
         return "any"
@@ -302,6 +403,18 @@ class ModelBuilder:
             )
         self.forced_rejected = True
         self.cache.set_flag(self._flag, "1")
+
+    def reject_tools(self) -> None:
+        """The server takes no tools: ask for plain-text answers for the rest of the run."""
+        if not self.tools_rejected:
+            log.warning(
+                "%s at %s takes no tools; sending none and reading plain-text answers for the "
+                "rest of the run",
+                self.cfg.model,
+                self.endpoint,
+            )
+        self.tools_rejected = True
+        self.cache.set_flag(self._tools_flag, "1")
 
     def price_known(self) -> bool:
         """Whether the model has a price; warns once per run when it has none."""
@@ -331,6 +444,11 @@ class ModelBuilder:
             "endpoint": self.endpoint,
             "max_tokens": cfg.max_tokens,
             "tool_choice": getattr(cfg, "tool_choice", "any"),
+            # What the run starts with (a remembered fallback may make it auto or text) and
+            # every mode actually sent so far; each step's record has its own.
+            "tool_choice_initial": self.initial_mode,
+            "tool_choice_used": sorted(self.modes_sent),
+            "counters": dict(self.counters),
             "prompt_caching": bool(getattr(cfg, "prompt_caching", False)),
             "system": cfg.system,
             "extra_body": dict(cfg.extra_body),
@@ -344,6 +462,7 @@ class ModelBuilder:
                 "input": price.input,
                 "output": price.output,
                 "cache_write": price.cache_write,
+                "cache_write_1h": price.cache_write_1h,
                 "cache_read": price.cache_read,
                 "source": self.prices.source,
                 "as_of": self.prices.as_of,
@@ -372,6 +491,20 @@ class ModelBuilder:
 class _StepState:
     usage: Usage = field(default_factory=Usage)
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """The result owed to one tool call, sent with the next observation.
+
+    ``content`` is the result's text (for the carrying call: a prefix to the observation);
+    the carrying call's result holds the next observation.
+    """
+
+    call_id: str
+    content: str | None
+    is_error: bool
+    carries: bool = False
 
 
 class ModelEpisode:
@@ -407,7 +540,12 @@ class ModelEpisode:
         )
         self.messages: list[dict[str, Any]] = []
         self._chars = 0  # JSON size of the conversation so far, to size requests cheaply
-        self._pending: list[tuple[str, str | None, bool]] = []
+        self._pending: list[_Pending] = []
+        # The episode's one tool list (see _episode_tools): kinds from the context when the
+        # runner knows them, grown by any kind a step offers that was not offered before.
+        self._kinds: list[ActionKind] = sorted(set(getattr(context, "kinds", None) or ()))
+        self._letters: dict[str, int] = {}
+        self._specs: list[ToolSpec] | None = None
         self._started = time.perf_counter()
         for message in self.adapter.initial_messages(self.system):
             self._append(message)
@@ -418,14 +556,18 @@ class ModelEpisode:
         obs = turn.observation
         available = turn.available
         menu = [str(line) for line in obs.get("menu", ())]
-        letters = menu_letters(menu)
-        specs = tool_specs(available, letters, self.ctx.exit_mode)
-        self._observe(str(obs.get("text", "")))
+        letters = menu_letters(menu)  # the letters that hold an option now
+        specs = self._episode_tools(available, menu)
+        text = str(obs.get("text", ""))
+        line = availability_line(specs, available)
+        self._observe(f"{text}\n\n{line}" if line else text)
         state = _StepState()
         state.meta = {
             "model": self.builder.cfg.model,
+            "outcome": "action",
             "stop_reason": None,
             "tool_choice_path": None,
+            "tool_choice_sent": [],
             "request_ids": [],
             "attempts": 0,
             "cached": True,
@@ -439,52 +581,72 @@ class ModelEpisode:
         reply: ModelReply | None = None
         for round_ in range(2):  # the answer, and at most one corrective turn
             reply, mode = await self._call(specs, state, turn.step)
+            appended = reply.assistant is not None
             if reply.assistant is not None:
                 self._append(reply.assistant)
             state.meta["stop_reason"] = reply.stop_reason
             state.meta["tool_choice_path"] = mode
+            state.meta["tool_choice_sent"].append(mode)
             if reply.stop_reason == "refusal":
+                # The API's own refusal (a safety classifier), not the subject's choice of the
+                # refuse tool: its own outcome, never an invalid action.
                 state.meta["refusal"] = True
+                state.meta["outcome"] = "api_refusal"
                 counters["refusals"] += 1
                 problem = "the model refused (stop_reason refusal)"
                 break
             if reply.stop_reason == "max_tokens":
                 state.meta["max_tokens"] = True
+                state.meta["outcome"] = "truncated"
                 counters["max_tokens"] += 1
                 problem = "the answer was cut off at max_tokens"
                 break
+            if mode == "any" and not reply.calls:
+                # A forced choice that was ignored (a server that does not enforce
+                # tool_choice): recorded, so that run.json's "any" is not taken at its word.
+                state.meta["forced_choice_ignored"] = True
+                counters["forced_choice_ignored"] += 1
             action, chosen, problem = self._interpret(reply, specs, available, letters)
             if action is not None:
                 if chosen is None:
                     state.meta["tool_choice_path"] = "text"
                     counters["text_answers"] += 1
+                unavailable = chosen is not None and action.kind not in set(available)
+                if unavailable:
+                    # One constant tool list per episode: a call of a kind that is not available
+                    # now goes to the environment, whose mask makes it the model's invalid
+                    # choice, and its result says so.
+                    state.meta["unavailable_call"] = True
+                    counters["unavailable_calls"] += 1
                 self._pending = [
-                    (
+                    _Pending(
                         c.id,
-                        None if c is chosen else "Not done: one action per turn.",
-                        c is not chosen,
+                        ("That tool is not available at this step." if unavailable else None)
+                        if c is chosen
+                        else "Not done: one action per turn.",
+                        c is not chosen or unavailable,
+                        carries=c is chosen,
                     )
                     for c in reply.calls
                 ]
-                return self._decision(action, reply, state)
+                return self._decision(action, reply, chosen, state)
             if not reply.calls:
                 state.meta["tool_choice_path"] = "text"
             if round_ == 0:
                 state.meta["corrective_turn"] = True
                 counters["corrective_turns"] += 1
-                results = [ToolResult(c.id, f"Not done: {problem}", True) for c in reply.calls]
-                for message in self.adapter.user_turn(
-                    results, corrective_prompt(specs, letters, problem)
-                ):
-                    self._append(message)
+                self._corrective(reply, appended, corrective_prompt(specs, letters, problem))
         assert reply is not None
-        # No usable answer: the step becomes an action the environment counts as invalid.
+        # No usable answer: the step becomes an action the environment counts as invalid (the
+        # runner does not count api_refusal / truncated outcomes as invalid).
         if not (state.meta["refusal"] or state.meta["max_tokens"]):
             state.meta["unparsed"] = True
             counters["unparsed"] += 1
         state.meta["invalid_reason"] = problem
-        self._pending = [(c.id, f"Not done: {problem}", True) for c in reply.calls]
-        return self._decision(invalid_action(available, len(menu)), reply, state)
+        self._pending = [_Pending(c.id, f"Not done: {problem}", True) for c in reply.calls]
+        if reply.assistant is None:
+            self._pending = []
+        return self._decision(invalid_action(available, len(menu)), reply, None, state)
 
     async def end(self, reason: str) -> None:
         """Write the transcript's final version (synced to disk, off the event loop)."""
@@ -495,20 +657,77 @@ class ModelEpisode:
         self.messages.append(message)
         self._chars += self.transcript.add_message(message)
 
+    def _episode_tools(
+        self, available: Sequence[ActionKind], menu: Sequence[str]
+    ) -> list[ToolSpec]:
+        """The episode's one tool list: every kind the episode offers, every menu slot.
+
+        Tools come first in the prompt cache's order, so the list must not change with each
+        step's mask. It holds the kinds of the episode context (when the runner knows them)
+        and grows only when a step offers a kind never offered before (then the cached prefix
+        is rebuilt once); the letters are every slot of the menu.
+        """
+        kinds = set(self._kinds) | set(available)
+        letters = {**episode_letters(menu), **self._letters}
+        if self._specs is None or kinds != set(self._kinds) or letters != self._letters:
+            self._kinds = sorted(kinds)
+            self._letters = letters
+            self._specs = tool_specs(self._kinds, self._letters, self.ctx.exit_mode)
+        return self._specs
+
     def _observe(self, text: str) -> None:
-        """The user turn carrying an observation: as the result of the last tool call when
-        there was one (so the model sees the consequence of its call), else as text."""
-        results: list[ToolResult] = []
-        carried = False
-        for call_id, content, is_error in self._pending:
-            if content is None and not carried:
-                results.append(ToolResult(call_id, text))
-                carried = True
-            else:
-                results.append(ToolResult(call_id, content or "Not done.", is_error))
-        self._pending = []
-        for message in self.adapter.user_turn(results, None if carried else text):
+        """The user turn carrying an observation: inside the result of the last tool call when
+        there was one (so the model sees the consequence of its call), else as text.
+
+        Never a text block right after a ``tool_result`` (the docs' "empty responses with
+        end_turn": text after tool results teaches the model to end its turn), and never two
+        user turns in a row: after an empty or refused answer the observation joins the last
+        user turn.
+        """
+        pending, self._pending = self._pending, []
+        if pending:
+            carrier = next((p for p in pending if p.carries), pending[0])
+            results = []
+            for p in pending:
+                if p is carrier:
+                    body = f"{p.content}\n\n{text}" if p.content else text
+                    results.append(ToolResult(p.call_id, body, p.is_error))
+                else:
+                    results.append(ToolResult(p.call_id, p.content or "Not done.", True))
+            for message in self.adapter.user_turn(results, None):
+                self._append(message)
+            return
+        if self.messages and self.messages[-1].get("role") == "user":
+            self._extend_last_user(text)
+            return
+        for message in self.adapter.user_turn([], text):
             self._append(message)
+
+    def _extend_last_user(self, text: str) -> None:
+        """Add ``text`` to the last user turn (inside its last tool result, if it ends in one)."""
+        extend = getattr(self.adapter, "extend_user_turn", None)
+        if extend is None:  # an adapter whose API takes user turns in a row
+            for message in self.adapter.user_turn([], text):
+                self._append(message)
+            return
+        merged = extend(self.messages[-1], text)
+        self.messages[-1] = merged
+        self._chars += len(text)
+        self.transcript.replace_last_message(merged)
+
+    def _corrective(self, reply: ModelReply, appended: bool, prompt: str) -> None:
+        """The one corrective turn: inside the error results of the calls when there were
+        calls, a user text turn after an answer in words, or joined to the last user turn
+        when the answer was empty (nothing was appended)."""
+        if reply.calls and appended:
+            results = [ToolResult(c.id, f"Not done. {prompt}", True) for c in reply.calls]
+            for message in self.adapter.user_turn(results, None):
+                self._append(message)
+        elif appended:
+            for message in self.adapter.user_turn([], prompt):
+                self._append(message)
+        else:
+            self._extend_last_user(prompt)
 
     def _interpret(
         self,
@@ -531,9 +750,22 @@ class ModelEpisode:
             return None, None, "the answer names no available action"
         return None, None, "the answer was empty"
 
-    def _decision(self, action: Action, reply: ModelReply, state: _StepState) -> Decision:
+    def _decision(
+        self, action: Action, reply: ModelReply, chosen: ToolCall | None, state: _StepState
+    ) -> Decision:
         state.meta["cached"] = state.meta["cached"] and state.usage.calls == 0
-        return Decision(action=action, note=reply.text.strip(), usage=state.usage, meta=state.meta)
+        # Notes come from the text blocks and from the call's optional note field: under a
+        # forced tool choice the real API writes no text before the call.
+        parts = [reply.text.strip()]
+        calls = [chosen] if chosen is not None else list(reply.calls)
+        parts += [call_note(c) for c in calls]
+        note = "\n".join(p for p in parts if p)
+        if note:
+            self.builder.counters["notes"] += 1
+            state.meta["note_from"] = [
+                k for k, v in (("text", parts[0]), ("field", any(parts[1:]))) if v
+            ]
+        return Decision(action=action, note=note, usage=state.usage, meta=state.meta)
 
     # -- one model call ------------------------------------------------------------------------
     async def _call(
@@ -556,7 +788,7 @@ class ModelEpisode:
                 body = canonical_json(
                     {"api": self.adapter.api, "endpoint": builder.endpoint, **request}
                 )
-                key = request_key(body, self.ctx.index)
+                key = request_key(body, self.ctx.index, self.ctx.seed)
                 size = len(body)
             else:
                 # No cache key to make: size the request without serialising the conversation.
@@ -569,10 +801,11 @@ class ModelEpisode:
                     builder.counters["cached_calls"] += 1
                     self._record(request, markers, step, 0, response=stored, cached=True)
                     return reply, mode
+            builder.modes_sent.add(mode)
             reply_or_switch = await self._call_api(request, markers, size, key, mode, state, step)
             if reply_or_switch is not None:
                 return reply_or_switch, mode
-            # The model rejected the forced tool choice: ask again with ``auto``.
+            # The model rejected the forced tool choice (or tools): ask again without it.
 
     async def _call_api(
         self,
@@ -612,11 +845,16 @@ class ModelEpisode:
                 if failure is None:
                     raise
                 state.meta.setdefault("errors", []).append(failure.error_type)
+                if failure.request_id:
+                    # The id a support request about this failure needs (the SDK reads it off
+                    # the error response's ``request-id`` header).
+                    state.meta.setdefault("failed_request_ids", []).append(failure.request_id)
                 self._record(
                     request,
                     markers,
                     step,
                     attempt,
+                    request_id=failure.request_id,
                     error={
                         "type": failure.error_type,
                         "status": failure.status,
@@ -624,6 +862,9 @@ class ModelEpisode:
                     },
                     latency_s=round(elapsed, 4),
                 )
+                if failure.rejects_tools and mode != "text":
+                    builder.reject_tools()
+                    return None
                 if failure.rejects_forced_tool_choice and mode == "any":
                     builder.reject_forced()
                     return None
@@ -657,8 +898,14 @@ class ModelEpisode:
             elapsed = time.perf_counter() - started
             usage = reply.usage
             usage.latency_s = elapsed
-            usage.cost_usd = builder.prices.cost(cfg.model, usage) if priced else None
-            builder.budget.settle(reserved, usage.cost_usd)
+            usage.cost_usd = (
+                builder.prices.cost(cfg.model, usage) if priced and reply.usage_reported else None
+            )
+            # A call whose cost is unknown (no usage in the response) is charged its
+            # worst case, so that the budget still binds.
+            builder.budget.settle(
+                reserved, usage.cost_usd if usage.cost_usd is not None else (worst or 0.0)
+            )
             builder.limiter.settle(
                 limit_tokens,
                 usage.input_tokens + usage.cache_creation_input_tokens + usage.output_tokens,
@@ -719,9 +966,17 @@ class ModelEpisode:
 
 
 class AnthropicAdapter:
-    """Requests and responses of the Messages API (``POST /v1/messages``)."""
+    """Requests and responses of the Messages API (``POST /v1/messages``).
+
+    Attributes:
+        limiter: The shared rate limiter, told what each response's ``anthropic-ratelimit-*``
+            headers say is left (set by the builder).
+    """
 
     api = "anthropic-messages"
+
+    def __init__(self, limiter: RateLimiter | None = None) -> None:
+        self.limiter = limiter
 
     def initial_messages(self, system: str) -> list[dict[str, Any]]:
         return []  # the Messages API takes the system prompt beside the messages
@@ -737,9 +992,36 @@ class AnthropicAdapter:
             if result.is_error:
                 block["is_error"] = True
             content.append(block)
-        if text is not None or not content:
-            content.append({"type": "text", "text": text or "(no text)"})
+        # Text never follows tool results in one turn (the docs: it brings on empty
+        # end_turn answers); the episode puts text inside a result instead.
+        if text is not None and text.strip() and not content:
+            content.append({"type": "text", "text": text})
+        if not content:
+            raise ValueError("a user turn needs tool results or non-empty text")
         return [{"role": "user", "content": content}]
+
+    def extend_user_turn(self, message: Mapping[str, Any], text: str) -> dict[str, Any]:
+        """``message`` (a user turn) with ``text`` added: inside its last tool result when it
+        ends in one, else as one more text block."""
+        raw = message.get("content")
+        content: list[dict[str, Any]] = (
+            [{"type": "text", "text": raw}] if isinstance(raw, str) else list(raw or [])
+        )
+        last = content[-1] if content else None
+        if last is not None and last.get("type") == "tool_result":
+            inner = last.get("content")
+            blocks = (
+                [{"type": "text", "text": inner}]
+                if isinstance(inner, str) and inner.strip()
+                else [b for b in inner or [] if isinstance(b, dict)]
+                if isinstance(inner, list)
+                else []
+            )
+            blocks.append({"type": "text", "text": text})
+            content[-1] = {**last, "content": blocks}
+        else:
+            content.append({"type": "text", "text": text})
+        return {**message, "content": content}
 
     def build_request(
         self,
@@ -752,30 +1034,54 @@ class AnthropicAdapter:
         caching: bool,
     ) -> tuple[dict[str, Any], list[list[int]]]:
         request: dict[str, Any] = {"model": cfg.model, "max_tokens": cfg.max_tokens}
-        # Prompt caching marks the stable prefix (tools, system, earlier turns): the last tool,
-        # the system block, the previous user turn (what the last call wrote) and the newest
-        # one (what the next call will read): four breakpoints, the API's most.
-        if system:
-            block: dict[str, Any] = {"type": "text", "text": system}
-            if caching:
-                block["cache_control"] = EPHEMERAL
-            request["system"] = [block]
-        if specs:
+        minimum = min_cache_tokens(cfg.model)
+        tools: list[dict[str, Any]] = []
+        if specs and mode != "text":
+            # The same list on every request of an episode (a request whose history holds
+            # tool_use or tool_result blocks must define tools).
             tools = [
                 {"name": s.name, "description": s.description, "input_schema": s.input_schema}
                 for s in specs
             ]
-            if caching:
+        prefix = sum(_tokens_of(t) for t in tools)
+        if system:
+            request["system"] = [{"type": "text", "text": system}]
+            prefix += _tokens_of(request["system"][0])
+        # Prompt caching (docs, "Prompt caching"): at most 4 breakpoints; a prefix shorter
+        # than the model's minimum is not cached, so marking it wastes a breakpoint; each
+        # breakpoint looks back 20 blocks for an earlier write. So: the tools-and-system
+        # prefix only when it is long enough on its own (every episode of the run then reads
+        # it), and the last block of the newest user turns, moving forward each step: the
+        # newest writes what the next call reads, the ones before read what earlier calls
+        # wrote.
+        budget = MAX_CACHE_BREAKPOINTS
+        if caching and prefix >= minimum:
+            if system:
+                request["system"][0]["cache_control"] = EPHEMERAL
+            elif tools:
                 tools[-1] = {**tools[-1], "cache_control": EPHEMERAL}
+            budget -= 1
+        if tools:
             request["tools"] = tools
             request["tool_choice"] = {"type": mode, "disable_parallel_tool_use": True}
         markers: list[list[int]] = []
         if caching:
-            users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
-            for index in users[-2:]:
-                content = messages[index].get("content")
-                if isinstance(content, list) and content:
-                    markers.append([index, len(content) - 1])
+            ends: list[int] = []
+            running = prefix
+            for message in messages:
+                content = message.get("content")
+                blocks = content if isinstance(content, list) else [content]
+                running += sum(_tokens_of(b) for b in blocks)
+                ends.append(running)
+            users = [
+                i
+                for i, m in enumerate(messages)
+                if m.get("role") == "user" and isinstance(m.get("content"), list) and m["content"]
+            ]
+            for index in reversed(users[-budget:] if budget > 0 else []):
+                if ends[index] >= minimum:
+                    markers.append([index, len(messages[index]["content"]) - 1])
+            markers.sort()
         sent = list(messages)
         for mi, bi in markers:
             content = list(sent[mi]["content"])
@@ -790,15 +1096,18 @@ class AnthropicAdapter:
         self, client: Any, request: Mapping[str, Any], timeout: float
     ) -> tuple[dict[str, Any], str | None]:
         kwargs = {k: v for k, v in request.items() if k != "extra_body"}
-        message = await client.messages.create(
+        raw = await client.messages.with_raw_response.create(
             **kwargs, extra_body=request.get("extra_body"), timeout=timeout
         )
+        if self.limiter is not None:
+            observe_rate_limit_headers(self.limiter, raw.headers)
+        message = await raw.parse()
         if not hasattr(message, "to_dict"):
             raise MalformedResponse(f"expected a message, got {type(message).__name__}")
         data = message.to_dict(mode="json")
         if not isinstance(data, dict) or data.get("type") != "message":
             raise MalformedResponse("the response is not a message")
-        return data, getattr(message, "_request_id", None)
+        return data, raw.request_id or getattr(message, "_request_id", None)
 
     def parse(self, response: Mapping[str, Any]) -> ModelReply:
         content = response.get("content") or []
@@ -808,9 +1117,13 @@ class AnthropicAdapter:
         for block in content:
             kind = block.get("type")
             if kind == "text":
-                if block.get("text"):
-                    texts.append(block["text"])
-                    kept.append({"type": "text", "text": block["text"]})
+                # A whitespace-only block ("\n\n", which real models do write) is never sent
+                # back: the API answers 400 "text content blocks must contain non-whitespace
+                # text", and a cached answer would replay that fault on every resume.
+                text = block.get("text")
+                if isinstance(text, str) and text.strip():
+                    texts.append(text)
+                    kept.append({"type": "text", "text": text})
             elif kind == "tool_use":
                 args = block.get("input")
                 calls.append(
@@ -833,7 +1146,9 @@ class AnthropicAdapter:
                 )
             elif kind in ("thinking", "redacted_thinking"):
                 kept.append(dict(block))  # must go back unchanged when thinking is on
-        raw = response.get("usage") or {}
+        raw = response.get("usage")
+        reported = isinstance(raw, Mapping)
+        raw = raw if isinstance(raw, Mapping) else {}
         usage = Usage(
             input_tokens=int(raw.get("input_tokens") or 0),
             output_tokens=int(raw.get("output_tokens") or 0),
@@ -842,13 +1157,16 @@ class AnthropicAdapter:
             calls=1,
         )
         stop = response.get("stop_reason")
+        # An assistant turn of thinking blocks alone is not sent back either.
+        sendable = any(b["type"] in ("text", "tool_use") for b in kept)
         return ModelReply(
             text="\n".join(texts),
             calls=calls,
             stop_reason=str(stop or "unknown"),
             raw_stop_reason=stop,
             usage=usage,
-            assistant={"role": "assistant", "content": kept} if kept else None,
+            assistant={"role": "assistant", "content": kept} if sendable else None,
+            usage_reported=reported,
         )
 
     def classify(self, exc: BaseException) -> CallFailure | None:
@@ -863,13 +1181,18 @@ class AnthropicAdapter:
             error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
             message = str(getattr(exc, "api_message", None) or error.get("message") or exc.message)
             error_type = getattr(exc, "type", None) or error.get("type") or f"http_{status}"
+            code = str(getattr(exc, "error_code", None) or "")
+            if self.limiter is not None:
+                observe_rate_limit_headers(self.limiter, exc.response.headers)
             return CallFailure(
                 error_type=str(error_type),
                 message=message,
                 status=status,
                 retryable=status in (408, 409, 429) or status >= 500,
                 retry_after=retry_after_from(exc.response.headers),
-                rejects_forced_tool_choice=status == 400 and "tool_choice" in message,
+                rejects_forced_tool_choice=status == 400
+                and ("tool_choice" in message or "tool_choice" in code),
+                request_id=getattr(exc, "request_id", None),
             )
         if isinstance(exc, anthropic.APITimeoutError):
             return CallFailure("timeout", "the request timed out", retryable=True)
@@ -880,6 +1203,25 @@ class AnthropicAdapter:
         ):
             return CallFailure("malformed_response", str(exc)[:300], retryable=True)
         return None
+
+
+#: The most ``cache_control`` breakpoints one request may carry (docs, "Prompt caching").
+MAX_CACHE_BREAKPOINTS = 4
+#: Minimum cacheable length assumed for a model the catalogue does not know.
+DEFAULT_MIN_CACHE_TOKENS = 4096
+
+
+def min_cache_tokens(model: str) -> int:
+    """The model's minimum cacheable prompt length (:mod:`sandbox.llm.models`)."""
+    from sandbox.llm.models import model_info
+
+    info = model_info(model)
+    return info.min_cache_tokens if info is not None else DEFAULT_MIN_CACHE_TOKENS
+
+
+def _tokens_of(block: Any) -> int:
+    """Tokens of one prompt block, guessed as a quarter of its JSON (never below 1)."""
+    return max(1, len(canonical_json(block)) // 4)
 
 
 class ClaudeEpisode(ModelEpisode):
@@ -918,6 +1260,9 @@ class ClaudeBuilder(ModelBuilder):
         retry_base_s: float = 0.5,
         retry_cap_s: float = 30.0,
     ):
+        from sandbox.llm.models import check_model
+
+        check_model(cfg.model)  # a retired id fails here, not with a 404 at the first call
         key = os.environ.get("ANTHROPIC_API_KEY", "").strip()
         if not key:
             raise AgentError(
@@ -926,7 +1271,10 @@ class ClaudeBuilder(ModelBuilder):
                 "`wsb fake-api` with ANTHROPIC_BASE_URL"
             )
         import anthropic  # only here: the offline path never imports the SDK
+        from anthropic._constants import ANTHROPIC_API_VERSION
 
+        self.api_version = str(ANTHROPIC_API_VERSION)
+        check_request_fields(cfg, self.api_version)
         client = anthropic.AsyncAnthropic(
             api_key=key,
             base_url=cfg.base_url or None,
@@ -948,45 +1296,187 @@ class ClaudeBuilder(ModelBuilder):
             retry_cap_s=retry_cap_s,
         )
         self.sdk_version = anthropic.__version__
+        sent = client.default_headers.get("anthropic-version")
+        if isinstance(sent, str):
+            self.api_version = sent
+        if isinstance(self.adapter, AnthropicAdapter):
+            self.adapter.limiter = self.limiter
 
     def parameters(self) -> dict[str, Any]:
         """Settings for ``run.json`` (never the key)."""
-        return {**super().parameters(), "sdk": f"anthropic {self.sdk_version}"}
+        return {
+            **super().parameters(),
+            "sdk": f"anthropic {self.sdk_version}",
+            "sdk_version": self.sdk_version,
+            "anthropic_version": self.api_version,
+        }
+
+
+def check_request_fields(cfg: LLMAgentConfig, api_version: str) -> None:
+    """Refuse, before the first call, an ``extra_body`` field the API version or model rejects.
+
+    Raises:
+        ConfigError: One line naming the field, the version and the fix.
+    """
+    from sandbox.llm.models import LEGACY_API_VERSION, rejected_request_fields
+
+    rejected = rejected_request_fields(api_version, cfg.model)
+    for name in rejected:
+        if name not in cfg.extra_body:
+            continue
+        if api_version < "2026-10-21" and name == "temperature" and cfg.extra_body[name] == 1.0:
+            continue  # the default value, accepted under the older version
+        why = (
+            f"anthropic-version {api_version} (sent by this SDK) removes it"
+            if api_version > LEGACY_API_VERSION
+            else f"{cfg.model} rejects it"
+        )
+        raise ConfigError(
+            f"agent.extra_body.{name}={cfg.extra_body[name]!r} is refused before any call: "
+            f"{why}; remove it (~agent.extra_body.{name})"
+        )
+
+
+# -- prices given on the command line ----------------------------------------------------------
+
+
+def with_config_price(prices: PriceTable, cfg: LLMAgentConfig) -> PriceTable:
+    """``prices`` with the model's price from ``agent.price`` when one was given.
+
+    Raises:
+        ConfigError: Only one of ``input`` and ``output`` was given.
+    """
+    given = getattr(cfg, "price", None)
+    if given is None or (given.input is None and given.output is None):
+        return prices
+    if given.input is None or given.output is None:
+        raise ConfigError(
+            "agent.price needs both input and output (USD per million tokens), got "
+            f"input={given.input} output={given.output}; e.g. agent.price.input=1 "
+            "agent.price.output=5"
+        )
+    price = ModelPrice(
+        input=float(given.input),
+        output=float(given.output),
+        cache_write=float(
+            given.cache_write if given.cache_write is not None else 1.25 * given.input
+        ),
+        cache_read=float(given.cache_read if given.cache_read is not None else 0.1 * given.input),
+        cache_write_1h=float(
+            given.cache_write_1h if given.cache_write_1h is not None else 2.0 * given.input
+        ),
+    )
+    return prices.with_price(cfg.model, price)
 
 
 # -- cost before the first call ----------------------------------------------------------------
 
-#: Assumptions of :func:`estimate_cost`, in tokens.
+#: Assumptions of :func:`estimate_cost` where the caller gives no measured sizes, in tokens.
 ESTIMATE_TOOLS_TOKENS = 700
 ESTIMATE_OBSERVATION_TOKENS = 300
 ESTIMATE_ANSWER_TOKENS = 80
+#: Tokens of the assistant's tool call and of the result wrapping, per step.
+ESTIMATE_CALL_TOKENS = 45
+
+
+@dataclass(frozen=True, slots=True)
+class PromptSizes:
+    """Sizes :func:`estimate_cost` works from, in tokens (a quarter of their JSON).
+
+    Attributes:
+        tools: The episode's tool list.
+        system: The system prompt.
+        observation: One observation as the model sees it.
+        answer: One answer's output tokens.
+    """
+
+    tools: int
+    system: int
+    observation: int
+    answer: int = ESTIMATE_ANSWER_TOKENS
+
+
+def prompt_sizes(
+    cfg: LLMAgentConfig,
+    observation: Mapping[str, Any] | None = None,
+    kinds: Sequence[ActionKind] | None = None,
+    exit_mode: str = "consequential",
+    system_suffix: str = "",
+) -> PromptSizes:
+    """The sizes of a run's prompts, measured from an environment's first observation when
+    one is given (the runner has it before the first call), else the defaults above.
+
+    Args:
+        cfg: The agent's config (system prompt).
+        observation: An observation (``text``, ``menu``, ``action_mask``).
+        kinds: Every kind the episode can offer (default: those of ``observation``).
+        exit_mode: The exit tool's wording.
+        system_suffix: The condition's addition to the system prompt.
+    """
+    system = "\n\n".join(p for p in (cfg.system.strip(), system_suffix.strip()) if p)
+    system_tokens = _tokens_of({"type": "text", "text": system}) if system else 0
+    if observation is None:
+        return PromptSizes(ESTIMATE_TOOLS_TOKENS, system_tokens, ESTIMATE_OBSERVATION_TOKENS)
+    from environments.core import kinds_of
+
+    menu = [str(line) for line in observation.get("menu", ())]
+    offered = list(kinds) if kinds else kinds_of(observation["action_mask"])
+    specs = tool_specs(offered, episode_letters(menu), exit_mode)
+    tools = sum(
+        _tokens_of({"name": s.name, "description": s.description, "input_schema": s.input_schema})
+        for s in specs
+    )
+    text = str(observation.get("text", ""))
+    return PromptSizes(tools, system_tokens, _tokens_of({"type": "text", "text": text}))
+
+
+def estimate_usage(
+    cfg: LLMAgentConfig, steps_per_episode: int, sizes: PromptSizes | None = None
+) -> Usage:
+    """The tokens of one episode of ``steps_per_episode`` steps, by the prompt cache's rules.
+
+    The same rules as the requests (:class:`AnthropicAdapter`) and the API: a breakpoint at the
+    end of each newest user turn writes the prompt so far, but only once it reaches the model's
+    minimum cacheable length; the next call reads what the last one wrote and writes the new
+    turn; the tools-and-system prefix is read by later episodes only when it is itself long
+    enough. Before the minimum everything is uncached input.
+    """
+    sizes = sizes or prompt_sizes(cfg)
+    caching = bool(getattr(cfg, "prompt_caching", False))
+    minimum = min_cache_tokens(cfg.model)
+    prefix = sizes.tools + sizes.system
+    turn = sizes.observation + sizes.answer + ESTIMATE_CALL_TOKENS
+    usage = Usage()
+    written = prefix if caching and prefix >= minimum else 0  # from earlier episodes
+    for k in range(max(0, steps_per_episode)):
+        prompt = prefix + k * turn + sizes.observation
+        usage.output_tokens += sizes.answer
+        usage.calls += 1
+        if not caching or prompt < minimum:
+            usage.input_tokens += prompt - written
+            usage.cache_read_input_tokens += written
+            continue
+        usage.cache_read_input_tokens += written
+        usage.cache_creation_input_tokens += prompt - written
+        written = prompt
+    return usage
 
 
 def estimate_cost(
-    cfg: LLMAgentConfig, prices: PriceTable, episodes: int, steps_per_episode: int
+    cfg: LLMAgentConfig,
+    prices: PriceTable,
+    episodes: int,
+    steps_per_episode: int,
+    sizes: PromptSizes | None = None,
 ) -> float | None:
-    """A rough expected cost of a run in USD, for the runner to show before the first call.
+    """The expected cost of a run in USD, for the runner to show before the first call.
 
-    Assumes about 700 tokens of tools, the system prompt (4 characters a token), 300 tokens per
-    observation and 80 output tokens per answer; with prompt caching the conversation so far is
-    read from the cache and only the newest turn is written. Returns ``None`` for a model with
-    no price. The budget, not this estimate, is what stops spending.
+    Every episode is assumed to run all ``steps_per_episode`` steps, with prompts of ``sizes``
+    (:func:`prompt_sizes`; measured from the environment's first observation when the caller
+    gives one), accounted by :func:`estimate_usage`. Returns ``None`` for a model with no
+    price. The budget, not this estimate, is what stops spending.
     """
-    price = prices.get(cfg.model)
+    price = with_config_price(prices, cfg).get(cfg.model)
     if price is None:
         return None
-    prefix = ESTIMATE_TOOLS_TOKENS + len(cfg.system) // 4
-    turn = ESTIMATE_OBSERVATION_TOKENS + ESTIMATE_ANSWER_TOKENS
-    caching = bool(getattr(cfg, "prompt_caching", False))
-    usage = Usage()
-    for k in range(max(0, steps_per_episode)):
-        total_in = prefix + k * turn + ESTIMATE_OBSERVATION_TOKENS
-        if caching and k > 0:
-            usage.cache_read_input_tokens += prefix + (k - 1) * turn + ESTIMATE_OBSERVATION_TOKENS
-            usage.cache_creation_input_tokens += turn
-        elif caching:
-            usage.cache_creation_input_tokens += total_in
-        else:
-            usage.input_tokens += total_in
-        usage.output_tokens += ESTIMATE_ANSWER_TOKENS
-    return price.cost(usage) * max(0, episodes)
+    return price.cost(estimate_usage(cfg, steps_per_episode, sizes)) * max(0, episodes)

@@ -1,9 +1,17 @@
-"""What the model agents share: tools made from an action mask, and reading a plain-text answer.
+"""What the model agents share: tools made from action kinds, and reading a plain-text answer.
 
-A model acts by calling a tool. The tools offered at a step are made from the observation alone
-(its ``action_mask`` and ``menu``), never from ``info``: one tool per available action kind,
-described in plain words, whose input schema allows only valid choices (``option`` is an enum
-of the menu letters actually present, ``rating`` an integer 1-7).
+A model acts by calling a tool: one tool per action kind, described in plain words, made from
+observations alone (their ``action_mask`` and ``menu``), never from ``info``. The tool list is
+the same at every step of an episode (:func:`episode_letters`, :func:`tool_specs` over every
+kind the episode offers): tools come first in the prompt cache's order, so a list rebuilt from
+each step's mask would invalidate the cached conversation at every change. What is available
+now is said in the observation (:func:`availability_line`) and enforced by the environment's
+mask: a call of a kind that is not available is the model's invalid choice. ``option`` is an
+enum of the menu's letters, ``rating`` an integer 1-7.
+
+Every tool has an optional ``note`` (:data:`NOTE_FIELD`): under a forced tool choice the real
+API writes no text before the call, so this field is where a model can say something about its
+choice; :func:`call_note` reads it.
 
 Menu letters: a menu line that starts with its own label (``"B) Summarise a report"``) keeps
 that letter; an unlabelled line at slot ``i`` gets the ``i``-th letter of the alphabet. Empty
@@ -75,6 +83,10 @@ _DESCRIPTIONS: dict[ActionKind, str] = {
 
 _LABEL = re.compile(r"^\s*[\(\[]?([A-Z])[\)\]\.:]\s")
 
+#: The optional free-text field every tool has (REPORT's own ``note`` is the same field).
+NOTE_FIELD = "note"
+NOTE_DESCRIPTION = "Anything you want to say about this choice (optional)."
+
 
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
@@ -122,10 +134,30 @@ def menu_letters(menu: Sequence[str]) -> dict[str, int]:
     return letters
 
 
+def episode_letters(menu: Sequence[str]) -> dict[str, int]:
+    """Letters for every slot of a menu, empty or not: the same at every step of an episode.
+
+    A labelled line keeps its label (see :func:`menu_letters`); every other slot ``i`` gets the
+    ``i``-th letter. Which letters hold an option now is for the environment to check.
+    """
+    letters = {string.ascii_uppercase[i % 26]: i for i in range(len(menu))}
+    for letter, index in menu_letters(menu).items():
+        letters.setdefault(letter, index)
+    return letters
+
+
+def availability_line(specs: Sequence[ToolSpec], available: Sequence[ActionKind]) -> str:
+    """One line naming the tools that may be used now ("" when every tool may)."""
+    now = [s.name for s in specs if s.kind in set(available)]
+    if len(now) == len(specs):
+        return ""
+    return "Tools you may use now: " + (", ".join(now) or "none") + "."
+
+
 def tool_specs(
     available: Sequence[ActionKind], letters: Mapping[str, int], exit_mode: str = "consequential"
 ) -> list[ToolSpec]:
-    """The tools for the available kinds, in :class:`ActionKind` order.
+    """The tools for ``available`` kinds, in :class:`ActionKind` order.
 
     A kind that names an option is left out when the menu is empty (no valid call exists).
     """
@@ -171,9 +203,18 @@ def _schema(kind: ActionKind, options: list[str]) -> dict[str, Any]:
             "maximum": RATING_MAX,
             "description": "1 (very bad) to 7 (very good).",
         }
-        properties["note"] = text("Anything you want to say about how you are (optional).")
         required.append("rating")
+    if kind is ActionKind.REPORT:
+        properties[NOTE_FIELD] = text("Anything you want to say about how you are (optional).")
+    else:
+        properties[NOTE_FIELD] = text(NOTE_DESCRIPTION)
     return {"type": "object", "properties": properties, "required": required}
+
+
+def call_note(call: ToolCall) -> str:
+    """What a tool call says in its optional ``note`` field ("" when it says nothing)."""
+    args = call.input if isinstance(call.input, Mapping) else {}
+    return _str(args.get(NOTE_FIELD)).strip()
 
 
 def action_from_call(

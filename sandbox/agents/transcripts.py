@@ -191,6 +191,16 @@ class TranscriptWriter:
         self._messages.append(text)
         return len(text)
 
+    def replace_last_message(self, message: Mapping[str, Any]) -> None:
+        """Replace the last message: a user turn that an observation or a corrective prompt
+        joined after an empty answer (the API would merge two user turns anyway). A call
+        made before that is rebuilt by :func:`requests_of` with the longer turn; its own
+        ``n_messages`` and its empty response show what happened."""
+        if self._messages:
+            self._messages[-1] = self._clean(_dumps(message))
+        else:
+            self._messages.append(self._clean(_dumps(message)))
+
     def add_call(
         self,
         request: Mapping[str, Any],

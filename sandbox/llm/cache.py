@@ -1,10 +1,12 @@
 """The response cache: re-running a run replays its model answers instead of paying for them.
 
 A SQLite file (stdlib ``sqlite3``, WAL journal) maps a key to a model response. The key is the
-SHA-256 of the canonical request (model, system, tools, messages, tool choice, ``max_tokens``,
-extra body; JSON with sorted keys) together with the episode's replicate index. So the same
-config and seeds replay exactly and cost nothing, while replicates (episodes ``0..N-1``) stay
-independent samples even where their requests are identical.
+SHA-256 of the canonical request (API, endpoint, model, system, tools, messages, tool choice,
+``max_tokens``, extra body; JSON with sorted keys) together with the episode's seed and its
+replicate index. So the same config and seeds replay exactly and cost nothing, while every
+sample stays independent: replicates (episodes ``0..N-1``) and runs with another ``seed`` never
+share an answer, even where their requests are identical (a ThinkTank episode's first request
+is the same whatever the seed).
 
 WAL mode lets many episodes (one process) and many sweep jobs (several processes) read and
 write one file at once; writers wait for each other through SQLite's busy timeout.
@@ -26,6 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sandbox import secrets
 from sandbox.errors import AgentError
 
 log = logging.getLogger(__name__)
@@ -59,20 +62,31 @@ def default_cache_dir() -> Path:
 
 
 def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no spaces: equal requests give equal strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """JSON with sorted keys and no spaces: equal requests give equal strings.
+
+    Secrets are scrubbed (:mod:`sandbox.secrets`), both in the stored answers and in the text
+    a key is hashed from: a replay, whose conversation holds the scrubbed answer, then finds
+    the same keys as the run that stored them.
+    """
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return secrets.scrub(text)
 
 
-def request_key(request: Mapping[str, Any] | str, replicate: int) -> str:
-    """The cache key of ``request`` made for the episode with replicate index ``replicate``.
+def request_key(request: Mapping[str, Any] | str, replicate: int, seed: int) -> str:
+    """The cache key of ``request`` made for one episode: its replicate index and its seed.
+
+    Both are part of what makes a sample: without the seed, ``seed=1`` would replay
+    ``seed=0``'s answers wherever the first observations match.
 
     Args:
-        request: The request body, or its :func:`canonical_json` text (already made).
+        request: The request body, or its :func:`canonical_json` text (already made); it
+            should name the API and endpoint as well as the model.
         replicate: The episode's replicate index.
+        seed: The episode's environment seed.
     """
     text = request if isinstance(request, str) else canonical_json(request)
     digest = hashlib.sha256(text.encode("utf-8"))
-    digest.update(f"\x00replicate={int(replicate)}".encode())
+    digest.update(f"\x00replicate={int(replicate)}\x00seed={int(seed)}".encode())
     return digest.hexdigest()
 
 

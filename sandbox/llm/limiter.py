@@ -9,6 +9,13 @@ and leaves it in debt, which later calls wait out.
 
 The token bucket is charged with an estimate before the call (input estimate plus
 ``max_tokens``) and corrected with the real count afterwards (:meth:`RateLimiter.settle`).
+
+The server's own count comes first where it says one: the Messages API reports, with every
+response, the requests and tokens left in its window and when they are restored
+(``anthropic-ratelimit-*`` headers). When what is left would not cover the calls already in
+flight, :meth:`RateLimiter.server_limits` holds every new request until the reset, so that a
+low tier (50 requests a minute) with many episodes at once waits instead of using up its
+retries on 429s.
 """
 
 from __future__ import annotations
@@ -55,6 +62,12 @@ class RateLimiter:
     clock: Callable[[], float] = time.monotonic
     waited_s: float = 0.0
     granted: int = 0
+    #: Holds ordered by the server's rate-limit headers, and the longest wait one asked for.
+    server_holds: int = 0
+    max_hold_s: float = 60.0
+    in_flight: int = 0
+    _hold_until: float = field(default=0.0, init=False, repr=False)
+    _last_tokens: float = field(default=0.0, init=False, repr=False)
     _requests: _Bucket | None = field(default=None, init=False, repr=False)
     _tokens: _Bucket | None = field(default=None, init=False, repr=False)
     _lock: asyncio.Lock | None = field(default=None, init=False, repr=False)
@@ -81,8 +94,10 @@ class RateLimiter:
         Args:
             tokens: Estimated tokens of the call (input estimate plus ``max_tokens``).
         """
-        if self.unlimited:
+        self._last_tokens = float(tokens)
+        if self.unlimited and self._hold_until <= self.clock():
             self.granted += 1
+            self.in_flight += 1
             return 0.0
         if self._lock is None:
             # Created lazily so that the limiter can be built outside a running event loop.
@@ -92,7 +107,7 @@ class RateLimiter:
         async with self._lock:
             while True:
                 now = self.clock()
-                delay = 0.0
+                delay = max(0.0, self._hold_until - now)
                 for bucket, amount in ((self._requests, 1.0), (self._tokens, float(tokens))):
                     if bucket is not None:
                         bucket.refill(now)
@@ -105,20 +120,54 @@ class RateLimiter:
             if self._tokens is not None:
                 self._tokens.level -= float(tokens)
             self.granted += 1
+            self.in_flight += 1
         waited = self.clock() - start
         self.waited_s += waited
         return waited
 
+    def server_limits(
+        self,
+        *,
+        requests_remaining: int | None = None,
+        requests_reset_s: float | None = None,
+        tokens: list[tuple[int, float | None]] | None = None,
+    ) -> None:
+        """What the server says is left: hold new requests until its reset when it is low.
+
+        Args:
+            requests_remaining: Requests left in the window.
+            requests_reset_s: Seconds until requests are restored.
+            tokens: ``(remaining, seconds until reset)`` for each token limit reported
+                (tokens, input tokens, output tokens).
+        """
+        hold = 0.0
+        # The calls in flight were let through already and will count against what is left.
+        if requests_remaining is not None and requests_remaining <= self.in_flight:
+            hold = max(hold, requests_reset_s or 1.0)
+        need = self._last_tokens * max(1, self.in_flight)
+        for remaining, reset_s in tokens or []:
+            if need and remaining < need:
+                hold = max(hold, reset_s or 1.0)
+        if hold <= 0.0:
+            return
+        until = self.clock() + min(hold, self.max_hold_s)
+        if until > self._hold_until:
+            self._hold_until = until
+            self.server_holds += 1
+
     def settle(self, estimated: int, actual: int) -> None:
-        """Correct the token bucket once a call's real token count is known."""
+        """Correct the token bucket once a call's real token count is known (and count the
+        call as no longer in flight)."""
+        self.in_flight = max(0, self.in_flight - 1)
         if self._tokens is not None:
             self._tokens.refill(self.clock())
             self._tokens.level = min(self._tokens.capacity, self._tokens.level + estimated - actual)
 
-    def parameters(self) -> dict[str, float]:
+    def parameters(self) -> dict[str, float | int]:
         """The limits, for ``run.json``."""
         return {
             "requests_per_minute": self.requests_per_minute,
             "tokens_per_minute": self.tokens_per_minute,
             "burst_s": self.burst_s,
+            "server_holds": self.server_holds,
         }

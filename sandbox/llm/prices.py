@@ -1,7 +1,9 @@
 """Model prices: what a call costs, from ``conf/prices.yaml``.
 
-Prices are US dollars per million tokens for four kinds of token (uncached input, output, input
-written to the prompt cache, input read from it). A dated model id such as
+Prices are US dollars per million tokens for five kinds of token (uncached input, output, input
+written to the prompt cache for 5 minutes or for 1 hour, input read from it). The cache
+multipliers differ by model (Fable 5.1 reads at 0.025x input, Opus 5.5 and Sonnet 5.5 at
+0.05x, most others at 0.1x), so each entry states its own. A dated model id such as
 ``claude-haiku-4-5-20251001`` takes the price of the longest listed id it starts with, so the
 table lists aliases only. A model the table does not know costs ``None``: the run log says so
 rather than pretending it was free.
@@ -33,14 +35,21 @@ class ModelPrice:
     Attributes:
         input: Uncached input tokens.
         output: Output tokens.
-        cache_write: Input tokens written to the prompt cache.
+        cache_write: Input tokens written to the prompt cache with the default 5-minute TTL
+            (what ``cache_creation_input_tokens`` counts for this project's requests).
         cache_read: Input tokens read from the prompt cache.
+        cache_write_1h: Input tokens written with the 1-hour TTL.
     """
 
     input: float
     output: float
     cache_write: float
     cache_read: float
+    cache_write_1h: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.cache_write_1h:
+            object.__setattr__(self, "cache_write_1h", 2.0 * self.input)
 
     def cost(self, usage: Usage) -> float:
         """The cost in USD of the tokens in ``usage``."""
@@ -83,6 +92,12 @@ class PriceTable:
                 best = known
         return self.models[best] if best is not None else None
 
+    def with_price(self, model: str, price: ModelPrice) -> PriceTable:
+        """A copy of this table in which ``model`` costs ``price`` (a price given on the
+        command line)."""
+        models = {**self.models, model: price}
+        return PriceTable(models, source=f"{self.source}; {model}: command line", as_of=self.as_of)
+
     def cost(self, model: str, usage: Usage) -> float | None:
         """The cost of ``usage`` on ``model`` in USD, or ``None`` when the price is unknown."""
         price = self.get(model)
@@ -107,6 +122,7 @@ class PriceTable:
                     "input": p.input,
                     "output": p.output,
                     "cache_write": p.cache_write,
+                    "cache_write_1h": p.cache_write_1h,
                     "cache_read": p.cache_read,
                 }
                 for k, p in self.models.items()
@@ -133,6 +149,7 @@ class PriceTable:
                     output=float(entry["output"]),
                     cache_write=float(entry.get("cache_write", 1.25 * float(entry["input"]))),
                     cache_read=float(entry.get("cache_read", 0.1 * float(entry["input"]))),
+                    cache_write_1h=float(entry.get("cache_write_1h", 2.0 * float(entry["input"]))),
                 )
             except KeyError as exc:
                 raise ConfigError(

@@ -138,18 +138,54 @@ def test_conversation_shape_and_prompt_cache_markers(fake_api: str, kit: Any):
         and newest["content"][0]["tool_use_id"] == previous_call["id"]
     )
     assert "Hour 4" in newest["content"][0]["content"]
-    # Cache markers: last tool, system block, previous and newest user turns (four at most).
-    assert last["tools"][-1]["cache_control"] == {"type": "ephemeral"}
-    assert all("cache_control" not in t for t in last["tools"][:-1])
-    assert last["system"][0]["cache_control"] == {"type": "ephemeral"}
-    marked = [
+    # Every request of the episode carries the same tools (the cached prefix stays stable).
+    assert all(b["tools"] == first["tools"] for b in bodies)
+    # Haiku 4.5 caches nothing under 4096 tokens: these short prompts carry no breakpoint.
+    assert all("cache_control" not in json.dumps(b) for b in bodies)
+    assert builder.totals.cache_read_input_tokens == 0
+
+
+def _marked(body: dict[str, Any]) -> list[tuple[int, int]]:
+    return [
         (i, j)
-        for i, m in enumerate(last["messages"])
+        for i, m in enumerate(body["messages"])
         for j, b in enumerate(m["content"])
         if "cache_control" in b
     ]
-    assert marked == [(len(last["messages"]) - 3, 0), (len(last["messages"]) - 1, 0)]
-    # The fake API then serves most of the prompt from its cache.
+
+
+def test_cache_breakpoints_respect_the_minimum_and_move_forward(fake_api: str, kit: Any):
+    # Opus 5 caches from 512 tokens: the conversation passes that after a few steps.
+    builder = builder_for(cfg_for(fake_api, model="claude-opus-5"), None)
+    env = kit.ScriptedEnv(steps=12, kinds=[ActionKind.TASK, ActionKind.REST])
+    asyncio.run(run_one(builder, kit, env))
+    bodies = [r["json"] for r in kit.server_requests(fake_api, "/v1/messages")]
+    assert not _marked(bodies[0])  # the first prompt is under the minimum
+    for body in bodies:
+        # Tools and system are under the minimum on their own: never marked.
+        assert all("cache_control" not in t for t in body["tools"])
+        assert all("cache_control" not in b for b in body["system"])
+        assert len(_marked(body)) <= 4
+    last = bodies[-1]
+    users = [i for i, m in enumerate(last["messages"]) if m["role"] == "user"]
+    # The newest user turns carry the breakpoints, on their last block.
+    assert _marked(last) == [(i, len(last["messages"][i]["content"]) - 1) for i in users[-4:]]
+    # ... and the strict fake's accounting reads most of the later prompts from its cache.
+    usage = builder.totals
+    read_share = usage.cache_read_input_tokens / (
+        usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
+    )
+    assert read_share > 0.5
+
+
+def test_a_long_system_prompt_gets_its_own_breakpoint(fake_api: str, kit: Any):
+    system = "You are taking part in a study. " * 700  # about 5,600 tokens: above 4096
+    builder = builder_for(cfg_for(fake_api, system=system), None)
+    asyncio.run(run_one(builder, kit, kit.ScriptedEnv(steps=3)))
+    bodies = [r["json"] for r in kit.server_requests(fake_api, "/v1/messages")]
+    for body in bodies:
+        assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
+        assert len(_marked(body)) + 1 <= 4
     assert builder.totals.cache_read_input_tokens > 0
 
 
@@ -169,13 +205,27 @@ def test_tools_follow_the_mask_and_the_menu_letters(fake_api: str, kit: Any):
     names = [t["name"] for t in ordinary["tools"]]
     assert names == ["take_task", "rest", "refuse", "leave", "done"]
     by_name = {t["name"]: t for t in ordinary["tools"]}
-    # The menu has an empty third slot: the letters offered are those present.
-    assert by_name["take_task"]["input_schema"]["properties"]["option"]["enum"] == ["A", "B", "D"]
+    # One letter per menu slot, the same at every step (an empty slot is the env's to refuse).
+    assert by_name["take_task"]["input_schema"]["properties"]["option"]["enum"] == [
+        "A",
+        "B",
+        "C",
+        "D",
+    ]
     assert by_name["refuse"]["input_schema"]["required"] == ["option", "reason"]
     assert by_name["leave"]["description"] == EXIT_HYPOTHETICAL
-    assert [t["name"] for t in report["tools"]] == ["report_wellbeing"]
-    rating = report["tools"][0]["input_schema"]["properties"]["rating"]
+    # Every tool has the optional note field, described in plain words.
+    for tool in ordinary["tools"]:
+        note = tool["input_schema"]["properties"]["note"]
+        assert note["type"] == "string" and "optional" in note["description"]
+        assert "note" not in tool["input_schema"]["required"]
+    # The report step grows the list once; availability is said in the observation.
+    assert [t["name"] for t in report["tools"]] == [*names, "report_wellbeing"]
+    assert bodies[2]["tools"] == bodies[3]["tools"] == report["tools"]
+    rating = report["tools"][-1]["input_schema"]["properties"]["rating"]
     assert (rating["type"], rating["minimum"], rating["maximum"]) == ("integer", 1, 7)
+    said = json.dumps(report["messages"][-1])
+    assert "Tools you may use now: report_wellbeing." in said
 
 
 def test_exit_wording_follows_exit_mode():
@@ -207,7 +257,7 @@ def test_info_never_reaches_a_request(fake_api: str, kit: Any, tmp_path: Path):
 def test_forced_tool_choice_rejected_falls_back_to_auto_and_text(make_fake_api: Any, kit: Any):
     url = make_fake_api(faults="reject_forced_tool_choice,text_only", fault_rate=0.5, seed=3)
     builder = builder_for(cfg_for(url), None)
-    env = kit.ScriptedEnv(steps=10, report_every=5)
+    env = kit.ScriptedEnv(steps=10, menu=("A) Sort a list", "B) Write a poem"))
     result = asyncio.run(run_one(builder, kit, env))
     assert builder.forced_rejected
     assert all(result.valid), result.actions
@@ -282,19 +332,22 @@ def test_unreadable_text_gets_one_corrective_turn_then_is_invalid(
 
 
 @pytest.mark.parametrize("fault", ["refusal", "max_tokens"])
-def test_refusal_and_max_tokens_make_the_step_invalid(make_fake_api: Any, kit: Any, fault: str):
+def test_refusal_and_max_tokens_are_their_own_outcomes(make_fake_api: Any, kit: Any, fault: str):
     url = make_fake_api(faults=fault, fault_rate=0.5, seed=1)
     builder = builder_for(cfg_for(url), None)
-    result = asyncio.run(run_one(builder, kit, kit.ScriptedEnv(steps=10)))
+    env = kit.ScriptedEnv(steps=10, menu=("A) Sort a list", "B) Write a poem"))
+    result = asyncio.run(run_one(builder, kit, env))
     flagged = [d for d in result.decisions if d.meta[fault]]
     assert 0 < len(flagged) < 10
-    for decision, valid in zip(result.decisions, result.valid, strict=True):
-        assert valid is not decision.meta[fault]
+    outcome = "api_refusal" if fault == "refusal" else "truncated"
+    for decision in result.decisions:
+        assert decision.meta["outcome"] == (outcome if decision.meta[fault] else "action")
         if decision.meta[fault]:
             assert decision.meta["stop_reason"] == fault
             assert not decision.meta["corrective_turn"] and not decision.meta["unparsed"]
     counter = "refusals" if fault == "refusal" else "max_tokens"
     assert builder.counters[counter] == len(flagged)
+    assert builder.parameters()["counters"][counter] == len(flagged)
 
 
 # -- faults and retries ------------------------------------------------------------------------
@@ -483,10 +536,11 @@ def test_budget_refuses_a_call_past_the_limit(fake_api: str, kit: Any):
     assert 0 < made < 50
 
 
-def test_unknown_model_costs_none_with_one_warning(
+def test_unpriced_model_costs_none_with_one_warning(
     fake_api: str, kit: Any, caplog: pytest.LogCaptureFixture
 ):
-    builder = builder_for(cfg_for(fake_api, model="claude-imaginary-9"), None, budget=Budget(1.0))
+    # claude-mythos-preview is current but has no published price in conf/prices.yaml.
+    builder = builder_for(cfg_for(fake_api, model="claude-mythos-preview"), None)
     with caplog.at_level(logging.WARNING, logger="sandbox.agents.claude"):
         result = asyncio.run(run_one(builder, kit, kit.ScriptedEnv(steps=3)))
     assert all(d.usage is not None and d.usage.cost_usd is None for d in result.decisions)
@@ -728,12 +782,17 @@ def test_transcript_is_rewritten_after_each_call(fake_api: str, kit: Any, tmp_pa
 
 
 def test_extra_body_reaches_the_request_and_parameters_are_logged(fake_api: str, kit: Any):
-    cfg = cfg_for(fake_api, extra_body={"temperature": 0.25})
+    import anthropic
+    from anthropic._constants import ANTHROPIC_API_VERSION
+
+    cfg = cfg_for(fake_api, extra_body={"metadata": {"user_id": "study-7"}})
     builder = builder_for(cfg, None)
     params = builder.parameters()
     assert params["model"] == "claude-haiku-4-5" and params["endpoint"] == fake_api
     assert params["price"]["input"] == 1.0 and params["cache"]["mode"] == "off"
     assert params["sdk"].startswith("anthropic ")
+    assert params["sdk_version"] == anthropic.__version__
+    assert params["anthropic_version"] == ANTHROPIC_API_VERSION
     asyncio.run(run_one(builder, kit, kit.ScriptedEnv(steps=1)))
     (request,) = kit.server_requests(fake_api, "/v1/messages")
-    assert request["json"]["temperature"] == 0.25
+    assert request["json"]["metadata"] == {"user_id": "study-7"}

@@ -14,17 +14,19 @@ from sandbox.llm.cache import CACHE_FILE, CacheError, ResponseCache, default_cac
 REQUEST = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
 
 
-def test_key_is_canonical_and_depends_on_replicate():
+def test_key_is_canonical_and_depends_on_replicate_and_seed():
     reordered = {"max_tokens": 5, "messages": [{"content": "hi", "role": "user"}], "model": "m"}
-    assert request_key(REQUEST, 0) == request_key(reordered, 0)
-    assert request_key(REQUEST, 0) != request_key(REQUEST, 1)
-    assert request_key(REQUEST, 0) != request_key({**REQUEST, "max_tokens": 6}, 0)
-    assert len(request_key(REQUEST, 0)) == 64
+    assert request_key(REQUEST, 0, 0) == request_key(reordered, 0, 0)
+    assert request_key(REQUEST, 0, 0) != request_key(REQUEST, 1, 0)
+    # Same replicate index, another seed: another sample (seed=1 must not replay seed=0).
+    assert request_key(REQUEST, 0, 0) != request_key(REQUEST, 0, 1)
+    assert request_key(REQUEST, 0, 0) != request_key({**REQUEST, "max_tokens": 6}, 0, 0)
+    assert len(request_key(REQUEST, 0, 0)) == 64
 
 
 def test_read_write_round_trip_and_wal(tmp_path: Path):
     cache = ResponseCache(tmp_path, "read_write")
-    key = request_key(REQUEST, 0)
+    key = request_key(REQUEST, 0, 0)
     assert cache.get(key) is None
     cache.put(key, "m", {"content": [{"type": "text", "text": "ok"}]})
     assert cache.get(key) == {"content": [{"type": "text", "text": "ok"}]}
