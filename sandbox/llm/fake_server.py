@@ -8,11 +8,30 @@ it exactly as to the real service: nothing in the client is mocked. Endpoints:
   ``content_block_stop``, ``message_delta``, ``message_stop``).
 - ``POST /v1/messages/count_tokens``: ``{"input_tokens": n}``.
 - ``POST /v1/chat/completions``: the OpenAI-compatible shape (function tools).
-- ``GET /_stats``: ``{"requests": n, "by_path": {...}, "by_status": {...}, "faults": {...}}``;
-  ``GET /_requests``: the request bodies received (never headers); ``POST /_reset``.
+- ``GET /_stats``: ``{"requests": n, "by_path": {...}, "by_status": {...}, "faults": {...},
+  "notes": {...}}``; ``GET /_requests``: the request bodies received (never headers);
+  ``POST /_reset``; ``POST /_clock`` ``{"advance_s": s}`` ages the prompt cache.
+
+It is at least as strict as the real API. Every Messages request is checked by
+:func:`check_messages_request` against the rules of the docs (Messages, tool use, prompt
+caching, extended thinking, versioning) and the model table of :mod:`sandbox.llm.models`, and
+refused with the real status and error shape (``{"type": "error", "error": {...},
+"request_id": ...}`` plus a ``request-id`` header): 404 ``not_found_error`` for an unknown or
+retired model; 400 ``invalid_request_error`` for ``max_tokens`` above the model's limit, a
+first turn that is not the user's, a ``tool_use`` not answered by ``tool_result`` blocks first in
+the next turn (or a result answering no call), tool blocks without ``tools``, a tool name
+outside ``^[a-zA-Z0-9_-]{1,64}$`` or a non-object ``input_schema``, a ``tool_choice`` that does
+not fit the tools (or forces a tool on a model that refuses that), thinking with a forced choice,
+more than 4 ``cache_control`` breakpoints, an empty or whitespace-only text block, sampling fields
+the ``anthropic-version`` or the model rejects, unknown top-level fields, a missing
+``anthropic-version``. Consecutive turns of one role are merged, as the API does, and counted in
+``/_stats`` ``notes`` (with ``text_after_tool_result``, the pattern the docs say brings empty
+answers).
 
 The answer is a tool call chosen by a policy among the tools offered, with input valid for the
-tool's schema (enums, integer ranges, required strings):
+tool's schema (enums, integer ranges, required strings). Under a forced choice (``any``/``tool``)
+no text comes before the call, as with real models; under ``auto`` the random policy writes a
+sentence first for about half the requests. Policies:
 
 - ``random``: seeded by ``--seed`` and the request itself, so the same request always gets the
   same answer whatever the order requests arrive in;
@@ -20,18 +39,22 @@ tool's schema (enums, integer ranges, required strings):
 - ``scripted:FILE``: a JSON or YAML list of ``{tool, input}``, ``{text}`` or ``{fault}``
   entries, used in turn and cycled.
 
-Usage is plausible: about one token per four characters of JSON. With ``cache_control``
-breakpoints, a prefix that an earlier request wrote (a bounded LRU of prefix hashes, looked up
-at block boundaries up to 20 blocks before each breakpoint, as the real API does) is counted as
-``cache_read_input_tokens`` and the rest up to the last breakpoint as
-``cache_creation_input_tokens``.
+Usage is plausible: about one token per four characters of JSON. Prompt caching is accounted
+as the docs describe (:meth:`FakeState.cache_usage`): a prefix (tools, system, messages, in that
+order; ``tool_choice`` and ``thinking`` changes invalidate the messages) is read back only when
+byte-identical up to a breakpoint found within 20 blocks, at least the model's minimum cacheable
+length (``min_cache_tokens`` overrides it), and younger than its TTL (5 minutes, or 1 hour;
+reads refresh it); writes are ``cache_creation_input_tokens``, split by TTL in
+``usage.cache_creation``. Caches are per model.
 
 Faults (``--faults``, each request drawing one with probability ``--fault-rate``): ``429``
 (with ``retry-after``), ``529``, ``500``, ``timeout`` (holds the request, then drops it),
-``text_only`` (answers in words), ``refusal``, ``max_tokens``, ``malformed`` (a broken body).
-``reject_forced_tool_choice`` is not random: like newer models, every request with a forced
-tool choice (``any``/``tool``; ``required`` on chat completions) gets a 400
-``invalid_request_error``. Errors use the API's JSON error shape.
+``text_only`` (answers in words), ``refusal``, ``max_tokens``, ``blank_text`` (an answer of only
+``"\\n\\n"``, as real models sometimes give), ``empty_turn`` (no content, ``end_turn``),
+``malformed`` (a broken body). Two are not random but follow from the request:
+``reject_forced_tool_choice`` (like newer models, every forced tool choice gets a 400; also
+``required`` on chat completions) and ``text_after_tool_result`` (a turn with text right after
+tool results gets an empty ``end_turn`` answer, as the stop-reasons docs warn).
 
 Run it with ``wsb fake-api --port 8765`` or ``python -m sandbox.llm.fake_server --port 8765``;
 tests and benchmarks use :func:`start_in_thread`.
@@ -44,6 +67,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 import sys
 import threading
 import time
@@ -52,16 +76,44 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from sandbox.llm.models import (
+    CURRENT_MODELS,
+    SAMPLING_FIELDS,
+    SAMPLING_REMOVED_IN,
+    model_info,
+    rejected_request_fields,
+)
 
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-RANDOM_FAULTS = ("429", "529", "500", "timeout", "text_only", "refusal", "max_tokens", "malformed")
-FAULTS = (*RANDOM_FAULTS, "reject_forced_tool_choice")
+RANDOM_FAULTS = (
+    "429",
+    "529",
+    "500",
+    "timeout",
+    "text_only",
+    "refusal",
+    "max_tokens",
+    "blank_text",
+    "empty_turn",
+    "malformed",
+)
+#: Faults that are not drawn at random but follow from the request.
+RULE_FAULTS = ("reject_forced_tool_choice", "text_after_tool_result")
+FAULTS = (*RANDOM_FAULTS, *RULE_FAULTS)
+#: Faults that shape a 200 answer rather than replace it.
+ANSWER_FAULTS = ("text_only", "refusal", "max_tokens", "blank_text", "empty_turn")
 POLICIES = ("random", "first", "scripted:FILE")
 #: Blocks before a breakpoint that the real API checks for an earlier cache entry.
 CACHE_LOOKBACK_BLOCKS = 20
+#: Lifetimes of a cache entry (prompt-caching docs: 5 minutes by default, or 1 hour).
+CACHE_TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
+#: Breakpoints a request may carry (``cache_control`` on blocks, plus a top-level one).
+MAX_CACHE_BREAKPOINTS = 4
+CHAT_MODES = ("openai", "vllm_no_parser", "llamacpp_no_jinja", "ollama")
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -90,7 +142,13 @@ class FakeOptions:
         seed: Seed of the random policy and of fault draws.
         retry_after_s: The ``retry-after`` a 429 carries.
         hang_s: How long a ``timeout`` fault holds the request before dropping it.
-        min_cache_tokens: Shortest prefix that is cached (the real API's minimum; 0 for none).
+        min_cache_tokens: Shortest prefix that is cached. None (the default): the model's
+            minimum cacheable length from :mod:`sandbox.llm.models`, as the real API does; an
+            integer overrides it for every model (0: cache any length, kinder than the API).
+        chat_mode: How ``/v1/chat/completions`` behaves: ``openai`` (strict, like OpenAI's
+            API), ``vllm_no_parser``, ``llamacpp_no_jinja`` or ``ollama`` (see the module
+            docstring).
+        chat_usage: False to leave ``usage`` out of chat-completions answers, as some servers do.
         keep_bodies: How many request bodies ``GET /_requests`` keeps.
         prefix_cache_size: How many cached prefixes the LRU keeps.
     """
@@ -102,9 +160,11 @@ class FakeOptions:
     seed: int = 0
     retry_after_s: float = 1.0
     hang_s: float = 30.0
-    min_cache_tokens: int = 0
+    min_cache_tokens: int | None = None
     keep_bodies: int = 20000
     prefix_cache_size: int = 8192
+    chat_mode: str = "openai"
+    chat_usage: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.faults, str):
@@ -119,6 +179,12 @@ class FakeOptions:
             raise ValueError(f"fault_rate must be in [0, 1], got {self.fault_rate}")
         if self.policy not in ("random", "first") and not self.policy.startswith("scripted:"):
             raise ValueError(f"policy must be random, first or scripted:FILE, got {self.policy!r}")
+        if self.chat_mode not in CHAT_MODES:
+            raise ValueError(
+                f"chat_mode must be one of {', '.join(CHAT_MODES)}, got {self.chat_mode!r}"
+            )
+        if self.min_cache_tokens is not None and self.min_cache_tokens < 0:
+            raise ValueError(f"min_cache_tokens must be >= 0 or None, got {self.min_cache_tokens}")
 
 
 @dataclass
@@ -143,7 +209,10 @@ class FakeState:
         self.by_status: Counter[str] = Counter()
         self.fault_counts: Counter[str] = Counter()
         self.bodies: deque[dict[str, Any]] = deque(maxlen=options.keep_bodies)
-        self.prefixes: OrderedDict[str, None] = OrderedDict()
+        #: Cached prefix digest -> (expiry on :meth:`now`, TTL in seconds).
+        self.prefixes: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self.clock_offset = 0.0
+        self.notes: Counter[str] = Counter()
         self.ids = 0
         self.started = time.monotonic()
         self.script: list[dict[str, Any]] = []
@@ -159,6 +228,7 @@ class FakeState:
             self.fault_counts.clear()
             self.bodies.clear()
             self.prefixes.clear()
+            self.notes.clear()
             self.script_index = 0
 
     def next_id(self) -> int:
@@ -173,6 +243,7 @@ class FakeState:
                 "by_path": dict(self.by_path),
                 "by_status": dict(self.by_status),
                 "faults": dict(self.fault_counts),
+                "notes": dict(self.notes),
             }
 
     def draw_fault(self) -> str | None:
@@ -193,47 +264,119 @@ class FakeState:
             return entry
 
     # -- prompt cache --------------------------------------------------------------------------
-    def cache_usage(self, blocks: list[tuple[str, bool]]) -> tuple[int, int, int]:
-        """(input, cache_creation, cache_read) tokens of a prompt made of ``blocks``.
+    def now(self) -> float:
+        """The server's clock (monotonic, plus what ``POST /_clock`` advanced it by)."""
+        return time.monotonic() + self.clock_offset
 
-        ``blocks`` are (canonical JSON without cache_control, carries a breakpoint) in prompt
-        order: tools, system, messages.
+    def cache_usage(
+        self,
+        blocks: Sequence[PromptBlock | tuple[str, bool]],
+        *,
+        model: str = "",
+        minimum: int | None = None,
+    ) -> CacheUsage:
+        """The usage of a prompt made of ``blocks``, and the cache writes it makes.
+
+        Follows the prompt-caching docs: the prefix up to a breakpoint is cached only when it
+        is at least the minimum cacheable length (``minimum``; else the options' or the
+        model's); a later request reads it when its own prefix is byte-identical and a
+        breakpoint lies within :data:`CACHE_LOOKBACK_BLOCKS` blocks after it; entries expire
+        after their TTL (5 minutes, or 1 hour with ``"ttl": "1h"``), and a read refreshes it.
+        Caches are per model.
+
+        Args:
+            blocks: The prompt in order: tools, system, messages (see
+                :func:`prompt_blocks`); ``(text, marked)`` pairs are read as 5-minute breakpoints.
+            model: The model id (caches are not shared between models).
+            minimum: Minimum cacheable length; None: ``options.min_cache_tokens`` or the
+                model's.
         """
+        prompt = [
+            b if isinstance(b, PromptBlock) else PromptBlock(b[0], "5m" if b[1] else None)
+            for b in blocks
+        ]
+        if minimum is None:
+            minimum = self.options.min_cache_tokens
+        if minimum is None:
+            info = model_info(model)
+            minimum = info.min_cache_tokens if info is not None else 0
         cumulative: list[int] = []
         digests: list[str] = []
-        running = hashlib.sha256()
+        running = hashlib.sha256(f"model={model}\x1e".encode())
         total = 0
-        for text, _ in blocks:
-            total += _tokens(text)
+        for block in prompt:
+            total += _tokens(block.text)
             cumulative.append(total)
-            running.update(text.encode("utf-8"))
+            running.update(block.salt.encode("utf-8"))
+            running.update(block.text.encode("utf-8"))
             running.update(b"\x1e")
             digests.append(running.copy().hexdigest())
-        breakpoints = [i for i, (_, marked) in enumerate(blocks) if marked]
+        breakpoints = [i for i, block in enumerate(prompt) if block.ttl is not None]
         if not breakpoints:
-            return total, 0, 0
-        minimum = self.options.min_cache_tokens
+            return CacheUsage(total, 0, 0)
         candidates: set[int] = set()
         for bp in breakpoints:
             candidates.update(range(max(0, bp - CACHE_LOOKBACK_BLOCKS), bp + 1))
-        last = breakpoints[-1]
         with self.lock:
+            now = self.now()
             read_at = -1
             for i in sorted(candidates, reverse=True):
-                if digests[i] in self.prefixes and cumulative[i] >= minimum:
-                    read_at = i
-                    self.prefixes.move_to_end(digests[i])
-                    break
+                entry = self.prefixes.get(digests[i])
+                if entry is None:
+                    continue
+                expiry, ttl_s = entry
+                if expiry <= now:
+                    del self.prefixes[digests[i]]
+                    continue
+                read_at = i
+                self.prefixes[digests[i]] = (now + ttl_s, ttl_s)  # a read refreshes the entry
+                self.prefixes.move_to_end(digests[i])
+                break
+            read = cumulative[read_at] if read_at >= 0 else 0
+            written_to = read
+            by_ttl = {"5m": 0, "1h": 0}
             for bp in breakpoints:
-                if cumulative[bp] >= minimum:
-                    self.prefixes[digests[bp]] = None
-                    self.prefixes.move_to_end(digests[bp])
+                ttl = str(prompt[bp].ttl)
+                if cumulative[bp] < minimum:
+                    continue
+                ttl_s = CACHE_TTL_SECONDS[ttl]
+                old = self.prefixes.get(digests[bp])
+                if old is None or old[0] < now + ttl_s:
+                    self.prefixes[digests[bp]] = (now + ttl_s, ttl_s)
+                self.prefixes.move_to_end(digests[bp])
+                if cumulative[bp] > written_to:
+                    by_ttl[ttl] += cumulative[bp] - written_to
+                    written_to = cumulative[bp]
             while len(self.prefixes) > self.options.prefix_cache_size:
                 self.prefixes.popitem(last=False)
-        read = cumulative[read_at] if read_at >= 0 else 0
-        cacheable = cumulative[last] if cumulative[last] >= minimum else 0
-        creation = max(0, cacheable - read)
-        return total - read - creation, creation, read
+        creation = written_to - read
+        return CacheUsage(total - read - creation, creation, read, by_ttl["1h"])
+
+
+@dataclass(frozen=True)
+class PromptBlock:
+    """One block of a prompt, as the prompt cache sees it.
+
+    Attributes:
+        text: The block's canonical JSON, without its ``cache_control``.
+        ttl: ``"5m"`` or ``"1h"`` when the block carries a breakpoint; None otherwise.
+        salt: Request settings hashed into the prefix from here on but not counted as tokens
+            (``tool_choice`` and ``thinking``, which invalidate the cached messages).
+    """
+
+    text: str
+    ttl: str | None = None
+    salt: str = ""
+
+
+class CacheUsage(NamedTuple):
+    """Token counts of one request, as the API's ``usage`` reports them."""
+
+    input_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    #: Of the creation tokens, those written with a 1-hour TTL (billed at 2x, not 1.25x).
+    cache_creation_1h: int = 0
 
 
 def _tokens(text: str) -> int:
@@ -373,33 +516,518 @@ def choose(
     return _Answer([block], "tool_use")
 
 
-def _blocks_of_messages_request(body: Mapping[str, Any]) -> list[tuple[str, bool]]:
-    """The prompt as (canonical block, has cache_control) in order: tools, system, messages."""
+def _with_preamble(state: FakeState, answer: _Answer, seed_text: str) -> _Answer:
+    """Under ``tool_choice`` auto, real models often write a sentence before the call; under a
+    forced choice (``any``/``tool``) they write none (tool use docs), so only auto gets one."""
+    if state.options.policy != "random" or not answer.content:
+        return answer
+    if answer.content[0].get("type") != "tool_use":
+        return answer
+    digest = hashlib.sha256(f"preamble\x00{state.options.seed}\x00{seed_text}".encode()).digest()
+    if digest[0] % 2:
+        return answer
+    preamble = {"type": "text", "text": "Let me choose the option that suits me best."}
+    return _Answer([preamble, *answer.content], answer.stop_reason)
 
-    def entry(block: Any, prefix: str = "") -> tuple[str, bool]:
+
+def _ttl_of(block: Mapping[str, Any]) -> str | None:
+    control = block.get("cache_control")
+    if not isinstance(control, Mapping):
+        return None
+    return str(control.get("ttl") or "5m")
+
+
+def prompt_blocks(body: Mapping[str, Any]) -> list[PromptBlock]:
+    """The prompt of a Messages request as the cache sees it, in order: tools, system, messages.
+
+    ``tool_choice`` and ``thinking`` are hashed in (not counted) where the messages begin: the
+    prompt-caching docs list both among the changes that invalidate cached message blocks
+    (tool definitions invalidate everything, being first).
+    """
+
+    def entry(block: Any, prefix: str) -> PromptBlock:
         if isinstance(block, Mapping):
-            marked = "cache_control" in block and block["cache_control"] is not None
             clean = {k: v for k, v in block.items() if k != "cache_control"}
-            return prefix + _canon(clean), marked
-        return prefix + _canon(block), False
+            return PromptBlock(prefix + _canon(clean), _ttl_of(block))
+        return PromptBlock(prefix + _canon(block))
 
     blocks = [entry(tool, "tool:") for tool in body.get("tools") or []]
     system = body.get("system")
     if isinstance(system, str) and system:
-        blocks.append(("system:" + _canon(system), False))
+        blocks.append(PromptBlock("system:" + _canon(system)))
     elif isinstance(system, list):
         blocks.extend(entry(b, "system:") for b in system)
+    salt = "settings:" + _canon([body.get("tool_choice"), body.get("thinking")])
+    first_message = True
     for message in body.get("messages") or []:
         role = str(message.get("role", "")) + ":"
         content = message.get("content")
-        if isinstance(content, list):
-            blocks.extend(entry(b, role) for b in content)
-        else:
-            blocks.append((role + _canon(content), False))
-    if body.get("cache_control") and blocks:
-        # Top-level cache_control: automatic caching at the last block.
-        blocks[-1] = (blocks[-1][0], True)
+        parts = (
+            [entry(b, role) for b in content]
+            if isinstance(content, list)
+            else [PromptBlock(role + _canon(content))]
+        )
+        for part in parts:
+            if first_message:
+                part = PromptBlock(part.text, part.ttl, salt)
+                first_message = False
+            blocks.append(part)
+    top = body.get("cache_control")
+    if isinstance(top, Mapping) and blocks:
+        # Top-level cache_control: automatic caching, a breakpoint on the last block.
+        last = blocks[-1]
+        blocks[-1] = PromptBlock(last.text, str(top.get("ttl") or "5m"), last.salt)
     return blocks
+
+
+# -- request rules -----------------------------------------------------------------------------
+# The Messages API's rules as the docs and the SDK state them; each check cites its source.
+# Messages quote the real API's wording where it is known.
+
+#: Top-level fields of ``POST /v1/messages`` (the installed SDK's ``MessageCreateParams``);
+#: the sampling fields are checked apart, by API version and model.
+MESSAGES_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "cache_control",
+        "container",
+        "diagnostics",
+        "inference_geo",
+        "metadata",
+        "output_config",
+        "service_tier",
+        "speed",
+        "stop_sequences",
+        "stream",
+        "system",
+        "thinking",
+        "tool_choice",
+        "tools",
+        "user_profile_id",
+        "workspace_id",
+    }
+)
+#: Top-level fields of ``POST /v1/messages/count_tokens``.
+COUNT_TOKENS_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "cache_control",
+        "output_config",
+        "speed",
+    }
+)
+#: Tool use docs: a custom tool's name must match this.
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_TOOL_NAME_TEXT = "^[a-zA-Z0-9_-]{1,64}$"
+_USER_BLOCKS = {"text", "image", "document", "search_result", "tool_result"}
+_ASSISTANT_BLOCKS = {
+    "text",
+    "tool_use",
+    "thinking",
+    "redacted_thinking",
+    "server_tool_use",
+    "web_search_tool_result",
+}
+
+
+class RequestRejected(Exception):
+    """A request the real API would refuse: the status and the API's message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _bad(message: str) -> RequestRejected:
+    return RequestRejected(400, message)
+
+
+def _check_text_block(block: Mapping[str, Any], where: str) -> None:
+    text = block.get("text")
+    if not isinstance(text, str):
+        raise _bad(f"{where}.text: Input should be a valid string")
+    # Messages API: "text content blocks must be non-empty" / "... must contain
+    # non-whitespace text" (real models do answer "\n\n"; sending that back is a 400).
+    if text == "":
+        raise _bad(f"{where}: text content blocks must be non-empty")
+    if not text.strip():
+        raise _bad(f"{where}: text content blocks must contain non-whitespace text")
+
+
+def _check_cache_control(value: Any, where: str) -> str:
+    if not isinstance(value, Mapping) or value.get("type") != "ephemeral":
+        raise _bad(f"{where}.cache_control.type: Input should be 'ephemeral'")
+    ttl = value.get("ttl", "5m")
+    if ttl not in CACHE_TTL_SECONDS:
+        raise _bad(f"{where}.cache_control.ttl: Input should be '5m' or '1h'")
+    return str(ttl)
+
+
+def _merge_turns(messages: list[Mapping[str, Any]]) -> list[tuple[int, str, list[Any]]]:
+    """Consecutive turns of one role as one turn: (index of its first message, role, blocks).
+
+    The SDK's ``MessageCreateParams.messages`` docs: "Consecutive user or assistant turns in
+    your request will be combined into a single turn." The fake does the same (and counts it
+    in ``/_stats`` ``notes.merged_turns``, so tests can see a client that sends them).
+    """
+    turns: list[tuple[int, str, list[Any]]] = []
+    for index, message in enumerate(messages):
+        role = str(message["role"])
+        content = message.get("content")
+        blocks = (
+            [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+        )
+        if turns and turns[-1][1] == role:
+            turns[-1][2].extend(blocks)
+        else:
+            turns.append((index, role, blocks))
+    return turns
+
+
+def check_messages_request(
+    body: Mapping[str, Any], api_version: str, *, count_tokens: bool = False
+) -> Counter[str]:
+    """Refuse a Messages request as the real API would; return notes about accepted oddities.
+
+    Args:
+        body: The request body.
+        api_version: Its ``anthropic-version`` header.
+        count_tokens: True for ``/v1/messages/count_tokens`` (no ``max_tokens``).
+
+    Raises:
+        RequestRejected: 400 ``invalid_request_error`` or 404 ``not_found_error`` (model).
+    """
+    notes: Counter[str] = Counter()
+    required = ("model", "messages") if count_tokens else ("model", "max_tokens", "messages")
+    for name in required:
+        if name not in body:
+            raise _bad(f"{name}: Field required")
+    allowed = COUNT_TOKENS_FIELDS if count_tokens else MESSAGES_FIELDS
+    for name in body:
+        if name not in allowed and name not in SAMPLING_FIELDS:
+            raise _bad(f"{name}: Extra inputs are not permitted")
+    model = body["model"]
+    if not isinstance(model, str):
+        raise _bad("model: Input should be a valid string")
+    info = CURRENT_MODELS.get(model)
+    if info is None:  # errors docs: 404 not_found_error for an unknown or retired model
+        raise RequestRejected(404, f"model: {model}")
+    if not count_tokens:
+        max_tokens = body["max_tokens"]
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
+            raise _bad("max_tokens: Input should be a valid integer")
+        if max_tokens < 0:
+            raise _bad("max_tokens: Input should be greater than or equal to 0")
+        if max_tokens > info.max_output_tokens:
+            raise _bad(
+                f"max_tokens: {max_tokens} > {info.max_output_tokens}, which is the maximum "
+                f"allowed number of output tokens for {model}"
+            )
+    _check_sampling(body, api_version, model)
+    breakpoints: list[str] = []  # TTLs in prompt order: tools, system, messages
+    tool_names = _check_tools(body, breakpoints)
+    _check_system(body, breakpoints)
+    turns = _check_messages(body, breakpoints, notes)
+    top = body.get("cache_control")
+    if top is not None:
+        breakpoints.append(_check_cache_control(top, "cache_control"))
+    # Prompt caching docs: "You can define up to 4 cache breakpoints"; a 5th is a 400.
+    if len(breakpoints) > MAX_CACHE_BREAKPOINTS:
+        raise _bad(
+            f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. "
+            f"Found {len(breakpoints)}."
+        )
+    # Prompt caching docs, mixing TTLs: longer-TTL entries must come before shorter ones.
+    for i, ttl in enumerate(breakpoints):
+        if ttl == "1h" and "5m" in breakpoints[:i]:
+            raise _bad(
+                "cache_control: a ttl='1h' cache_control block must not come after a "
+                "ttl='5m' cache_control block"
+            )
+    uses_tools = any(
+        isinstance(b, Mapping) and b.get("type") in ("tool_use", "tool_result")
+        for _, _, blocks in turns
+        for b in blocks
+    )
+    if uses_tools and not body.get("tools"):
+        # Tool use docs / API: a history with tool blocks needs the tools defined.
+        raise _bad("Requests which include `tool_use` or `tool_result` blocks must define tools.")
+    forced = _check_tool_choice(body, tool_names, info)
+    _check_thinking(body, forced, info)
+    return notes
+
+
+def _check_sampling(body: Mapping[str, Any], api_version: str, model: str) -> None:
+    rejected = rejected_request_fields(api_version, model)
+    for name in SAMPLING_FIELDS:
+        if name not in body:
+            continue
+        value = body[name]
+        if name in rejected:
+            if api_version >= SAMPLING_REMOVED_IN:
+                # Versioning docs: 2026-10-21 removes sampling parameters, even at defaults.
+                raise _bad(f"{name}: Extra inputs are not permitted")
+            if not (name == "temperature" and value == 1.0):
+                raise _bad(
+                    f"{name}: sampling parameters are not supported for {model}; only the "
+                    "default may be sent (omit temperature, top_p and top_k)"
+                )
+        if name in ("temperature", "top_p") and not (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+        ):
+            raise _bad(f"{name}: Input should be a number between 0 and 1")
+        if name == "top_k" and not (isinstance(value, int) and value >= 0):
+            raise _bad("top_k: Input should be a non-negative integer")
+
+
+def _check_tools(body: Mapping[str, Any], breakpoints: list[str]) -> set[str]:
+    tools = body.get("tools")
+    if tools is None:
+        return set()
+    if not isinstance(tools, list):
+        raise _bad("tools: Input should be a valid list")
+    names: set[str] = set()
+    for i, tool in enumerate(tools):
+        where = f"tools.{i}"
+        if not isinstance(tool, Mapping):
+            raise _bad(f"{where}: Input should be a valid dictionary")
+        if "cache_control" in tool:
+            breakpoints.append(_check_cache_control(tool["cache_control"], where))
+        name = tool.get("name")
+        if tool.get("type") not in (None, "custom"):  # a server tool (web search, ...)
+            names.add(str(name))
+            continue
+        if not isinstance(name, str) or not TOOL_NAME.match(name):
+            raise _bad(f"{where}.name: String should match pattern '{_TOOL_NAME_TEXT}'")
+        schema = tool.get("input_schema")
+        if not isinstance(schema, Mapping):
+            raise _bad(f"{where}.input_schema: Field required")
+        if schema.get("type") != "object":
+            raise _bad(f"{where}.input_schema.type: Input should be 'object'")
+        if name in names:
+            raise _bad("tools: Tool names must be unique.")
+        names.add(name)
+    return names
+
+
+def _check_system(body: Mapping[str, Any], breakpoints: list[str]) -> None:
+    system = body.get("system")
+    if system is None or isinstance(system, str):
+        return
+    if not isinstance(system, list):
+        raise _bad("system: Input should be a valid string or list of text blocks")
+    for i, block in enumerate(system):
+        where = f"system.{i}"
+        if not isinstance(block, Mapping) or block.get("type") != "text":
+            raise _bad(f"{where}.type: Input should be 'text'")
+        _check_text_block(block, where)
+        if "cache_control" in block:
+            breakpoints.append(_check_cache_control(block["cache_control"], where))
+
+
+def _check_messages(
+    body: Mapping[str, Any], breakpoints: list[str], notes: Counter[str]
+) -> list[tuple[int, str, list[Any]]]:
+    messages = body["messages"]
+    if not isinstance(messages, list):
+        raise _bad("messages: Input should be a valid list")
+    if not messages:
+        raise _bad("messages: at least one message is required")
+    last = len(messages) - 1
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise _bad(f"messages.{i}: Input should be a valid dictionary")
+        role = message.get("role")
+        if role not in ("user", "assistant"):
+            raise _bad(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        content = message.get("content")
+        if isinstance(content, str):
+            if content == "" and not (i == last and role == "assistant"):
+                raise _bad(
+                    f"messages.{i}: all messages must have non-empty content except for the "
+                    "optional final assistant message"
+                )
+            if content and not content.strip():
+                raise _bad(
+                    f"messages.{i}.content: text content blocks must contain non-whitespace text"
+                )
+            continue
+        if not isinstance(content, list):
+            raise _bad(f"messages.{i}.content: Input should be a valid string or list")
+        if not content and not (i == last and role == "assistant"):
+            raise _bad(
+                f"messages.{i}: all messages must have non-empty content except for the "
+                "optional final assistant message"
+            )
+        kinds = _USER_BLOCKS if role == "user" else _ASSISTANT_BLOCKS
+        for j, block in enumerate(content):
+            where = f"messages.{i}.content.{j}"
+            if not isinstance(block, Mapping):
+                raise _bad(f"{where}: Input should be a valid dictionary")
+            kind = block.get("type")
+            if kind not in kinds:
+                raise _bad(
+                    f"{where}.type: Input tag '{kind}' found using 'type' does not match any of "
+                    f"the expected tags for a {role} message"
+                )
+            if "cache_control" in block:
+                breakpoints.append(_check_cache_control(block["cache_control"], where))
+            if kind == "text":
+                _check_text_block(block, where)
+            elif kind == "tool_use":
+                if not isinstance(block.get("id"), str) or not re.match(
+                    r"^[a-zA-Z0-9_-]+$", block["id"]
+                ):
+                    raise _bad(f"{where}.id: String should match pattern '^[a-zA-Z0-9_-]+$'")
+                if not isinstance(block.get("name"), str):
+                    raise _bad(f"{where}.name: Field required")
+                if not isinstance(block.get("input"), Mapping):
+                    raise _bad(f"{where}.input: Input should be a valid dictionary")
+            elif kind == "tool_result":
+                if not isinstance(block.get("tool_use_id"), str):
+                    raise _bad(f"{where}.tool_use_id: Field required")
+                inner = block.get("content")
+                if isinstance(inner, list):
+                    for k, part in enumerate(inner):
+                        if isinstance(part, Mapping) and part.get("type") == "text":
+                            _check_text_block(part, f"{where}.content.{k}")
+                        if isinstance(part, Mapping) and "cache_control" in part:
+                            breakpoints.append(
+                                _check_cache_control(part["cache_control"], f"{where}.content.{k}")
+                            )
+    turns = _merge_turns(messages)
+    notes["merged_turns"] += len(messages) - len(turns)
+    if turns[0][1] != "user":
+        raise _bad('messages: first message must use the "user" role')
+    final = turns[-1]
+    if final[1] == "assistant" and final[2]:
+        tail = final[2][-1]
+        if (
+            isinstance(tail, Mapping)
+            and tail.get("type") == "text"
+            and tail.get("text", "") != str(tail.get("text", "")).rstrip()
+        ):
+            raise _bad("messages: final assistant content cannot end with trailing whitespace")
+    _check_tool_pairs(turns, notes)
+    return turns
+
+
+def _check_tool_pairs(turns: list[tuple[int, str, list[Any]]], notes: Counter[str]) -> None:
+    """Tool use docs: every ``tool_use`` is answered in the next (user) turn by ``tool_result``
+    blocks that come first in its content; every ``tool_result`` answers a ``tool_use`` of the
+    turn before."""
+    for t, (index, role, blocks) in enumerate(turns):
+        if role != "user":
+            continue
+        previous = turns[t - 1][2] if t > 0 else []
+        asked = [b["id"] for b in previous if b.get("type") == "tool_use"]
+        results = [(j, b) for j, b in enumerate(blocks) if b.get("type") == "tool_result"]
+        for j, block in results:
+            if block["tool_use_id"] not in asked:
+                raise _bad(
+                    f"messages.{index}.content.{j}: unexpected `tool_use_id` found in "
+                    f"`tool_result` blocks: {block['tool_use_id']}. Each `tool_result` block must "
+                    "have a corresponding `tool_use` block in the previous message."
+                )
+        if not asked:
+            continue
+        answered = {b["tool_use_id"] for _, b in results}
+        missing = [i for i in asked if i not in answered]
+        if missing:
+            raise _bad(
+                f"messages.{turns[t - 1][0]}: `tool_use` ids were found without `tool_result` "
+                f"blocks immediately after: {', '.join(missing)}. Each `tool_use` block must "
+                "have a corresponding `tool_result` block in the next message."
+            )
+        leading = 0
+        while leading < len(blocks) and blocks[leading].get("type") == "tool_result":
+            leading += 1
+        if leading < len(results):
+            raise _bad(
+                f"messages.{index}: Did not find {len(asked)} tool_result block(s) at the "
+                "beginning of this message. Messages following tool_use blocks must begin with "
+                "a matching number of tool_result blocks."
+            )
+        if leading < len(blocks) and blocks[leading].get("type") == "text":
+            # Accepted, but the stop-reasons docs: text right after tool results teaches
+            # Claude to end its turn, bringing empty end_turn answers.
+            notes["text_after_tool_result"] += 1
+    final = turns[-1]
+    if final[1] == "assistant" and any(b.get("type") == "tool_use" for b in final[2]):
+        ids = [b["id"] for b in final[2] if b.get("type") == "tool_use"]
+        raise _bad(
+            f"messages.{final[0]}: `tool_use` ids were found without `tool_result` blocks "
+            f"immediately after: {', '.join(ids)}. Each `tool_use` block must have a "
+            "corresponding `tool_result` block in the next message."
+        )
+
+
+def _check_tool_choice(body: Mapping[str, Any], tool_names: set[str], info: Any) -> bool:
+    """Tool use docs on ``tool_choice``; returns True when it forces tool use."""
+    choice = body.get("tool_choice")
+    if choice is None:
+        return False
+    if not isinstance(choice, Mapping) or choice.get("type") not in ("auto", "any", "tool", "none"):
+        kind = choice.get("type") if isinstance(choice, Mapping) else choice
+        raise _bad(
+            f"tool_choice.type: Input tag '{kind}' found using 'type' does not match any of the "
+            "expected tags: 'auto', 'any', 'tool', 'none'"
+        )
+    kind = choice["type"]
+    if kind not in ("any", "tool"):
+        return False
+    if not tool_names:
+        raise _bad("tool_choice: tool_choice may only be specified while providing tools.")
+    if kind == "tool":
+        name = choice.get("name")
+        if not isinstance(name, str):
+            raise _bad("tool_choice.tool.name: Field required")
+        if name not in tool_names:
+            raise _bad(f"tool_choice.tool.name: Tool '{name}' not found in tools")
+    if info.rejects_forced_tool_choice:
+        # Sonnet 5.5 / Opus 5.5 migration guides: forced tool choice returns a 400.
+        raise _bad(
+            f"tool_choice.type '{kind}' is not supported for {info.id}; use "
+            'tool_choice {"type": "auto"}'
+        )
+    return True
+
+
+def _check_thinking(body: Mapping[str, Any], forced: bool, info: Any) -> None:
+    thinking = body.get("thinking")
+    if thinking is None:
+        return
+    kinds = ("enabled", "disabled", "adaptive", "between_tools")
+    if not isinstance(thinking, Mapping) or thinking.get("type") not in kinds:
+        raise _bad(
+            "thinking.type: Input should be 'enabled', 'disabled', 'adaptive' or 'between_tools'"
+        )
+    kind = thinking["type"]
+    if kind == "enabled":
+        if info.sampling_removed:  # Opus 4.7+ / Sonnet 5+ migration guides: budgets removed
+            raise _bad(
+                '"thinking.type.enabled" is not supported for this model. Use '
+                '"thinking.type.adaptive" and "output_config.effort" to control thinking '
+                "behavior."
+            )
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or budget < 1024:
+            raise _bad(
+                "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+            )
+        if "max_tokens" in body and budget >= int(body["max_tokens"]):
+            raise _bad("`max_tokens` must be greater than `thinking.budget_tokens`.")
+    if forced and kind in ("enabled", "adaptive"):
+        # Extended thinking docs: only tool_choice auto or none work with thinking.
+        raise _bad("Thinking may not be enabled when tool_choice forces tool use.")
 
 
 # -- HTTP --------------------------------------------------------------------------------------
@@ -443,7 +1071,8 @@ class FakeHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
-        self.send_header("request-id", f"req_fake_{self.state.next_id():08d}")
+        if "request-id" not in (headers or {}):
+            self.send_header("request-id", f"req_fake_{self.state.next_id():08d}")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -460,13 +1089,19 @@ class FakeHandler(BaseHTTPRequestHandler):
         headers: Mapping[str, str] | None = None,
     ) -> None:
         error_type = _ERROR_TYPES.get(status, "api_error")
+        request_id = f"req_fake_{self.state.next_id():08d}"
         if openai:
             payload: dict[str, Any] = {
                 "error": {"message": message, "type": error_type, "param": None, "code": None}
             }
         else:
-            payload = {"type": "error", "error": {"type": error_type, "message": message}}
-        self._send(status, payload, headers)
+            # Errors docs: the body carries the request_id that the request-id header does.
+            payload = {
+                "type": "error",
+                "error": {"type": error_type, "message": message},
+                "request_id": request_id,
+            }
+        self._send(status, payload, {"request-id": request_id, **(headers or {})})
 
     def _read_json(self) -> tuple[Any, str]:
         length = int(self.headers.get("content-length") or 0)
@@ -520,6 +1155,11 @@ class FakeHandler(BaseHTTPRequestHandler):
             self.state.reset()
             self._send(200, {"ok": True})
             return
+        if path == "/_clock":  # tests: let cache entries age without waiting
+            with self.state.lock:
+                self.state.clock_offset += float(body.get("advance_s", 0))
+            self._send(200, {"ok": True})
+            return
         self._count(path, text)
         if path not in ("/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions"):
             self._error(404, f"no route POST {path}", openai=openai)
@@ -534,8 +1174,17 @@ class FakeHandler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             self._error(400, "request body must be a JSON object", openai=openai)
             return
+        if not openai and not self._api_version():
+            # Versioning docs: every request must carry the anthropic-version header.
+            self._error(400, "anthropic-version: header is required")
+            return
         if path == "/v1/messages/count_tokens":
-            total = sum(_tokens(t) for t, _ in _blocks_of_messages_request(body))
+            try:
+                check_messages_request(body, self._api_version(), count_tokens=True)
+            except RequestRejected as rejected:
+                self._reject(rejected)
+                return
+            total = sum(_tokens(b.text) for b in prompt_blocks(body))
             self._send(200, {"input_tokens": total})
             return
         latency = self.state.options.latency_ms / 1000.0
@@ -549,13 +1198,16 @@ class FakeHandler(BaseHTTPRequestHandler):
     # -- /v1/messages --------------------------------------------------------------------------
     def _messages(self, body: dict[str, Any], text: str) -> None:
         state = self.state
-        for name in ("model", "max_tokens", "messages"):
-            if name not in body:
-                self._error(400, f"{name}: Field required")
-                return
+        try:
+            notes = check_messages_request(body, self._api_version())
+        except RequestRejected as rejected:
+            self._reject(rejected)
+            return
+        self._note(notes)
         tool_choice = body.get("tool_choice") or {"type": "auto"}
-        choice_type = tool_choice.get("type") if isinstance(tool_choice, Mapping) else None
-        if "reject_forced_tool_choice" in state.options.faults and choice_type in ("any", "tool"):
+        choice_type = tool_choice.get("type")
+        forced = choice_type in ("any", "tool")
+        if "reject_forced_tool_choice" in state.options.faults and forced:
             self._fault_counted("reject_forced_tool_choice")
             self._error(
                 400,
@@ -564,15 +1216,24 @@ class FakeHandler(BaseHTTPRequestHandler):
             )
             return
         tools = [t for t in body.get("tools") or [] if isinstance(t, Mapping)]
+        # Streamed or not, the same request gets the same answer.
+        seed_text = _canon({k: v for k, v in body.items() if k != "stream"})
         answer = choose(
             state,
             tools,
             tool_choice.get("name") if choice_type == "tool" else None,
             choice_type != "none",
-            # Streamed or not, the same request gets the same answer.
-            _canon({k: v for k, v in body.items() if k != "stream"}),
+            seed_text,
         )
+        if choice_type == "auto" and answer.fault is None:
+            answer = _with_preamble(state, answer, seed_text)
         fault = answer.fault or state.draw_fault()
+        if (
+            fault is None
+            and "text_after_tool_result" in state.options.faults
+            and notes["text_after_tool_result"]
+        ):
+            fault = "empty_turn"
         if fault is not None and self._play_transport_fault(fault, openai=False):
             return
         if fault == "text_only":
@@ -583,25 +1244,39 @@ class FakeHandler(BaseHTTPRequestHandler):
             answer = _Answer(
                 [{"type": "text", "text": "Let me think about which of these I"}], "max_tokens"
             )
-        if fault in ("text_only", "refusal", "max_tokens"):
+        elif fault == "blank_text":
+            # Real models sometimes answer only "\n\n"; sending it back is then a 400.
+            answer = _Answer([{"type": "text", "text": "\n\n"}], "end_turn")
+        elif fault == "empty_turn":
+            # Stop-reasons docs: an empty answer (2-3 tokens, no content) with end_turn.
+            answer = _Answer([], "end_turn")
+        if fault in ANSWER_FAULTS:
             self._fault_counted(fault)
-        input_tokens, creation, read = state.cache_usage(_blocks_of_messages_request(body))
-        output = min(int(body.get("max_tokens") or 1), max(1, len(_canon(answer.content)) // 4 + 8))
+        model = str(body["model"])
+        usage = state.cache_usage(prompt_blocks(body), model=model)
+        output = min(int(body["max_tokens"]), max(1, len(_canon(answer.content)) // 4 + 8))
         if answer.stop_reason == "max_tokens":
-            output = int(body.get("max_tokens") or 1)
+            output = int(body["max_tokens"])
+        if not answer.content:
+            output = min(int(body["max_tokens"]), 3)
         message: dict[str, Any] = {
             "id": f"msg_fake_{state.next_id():08d}",
             "type": "message",
             "role": "assistant",
-            "model": str(body.get("model")),
+            "model": model,
             "content": answer.content,
             "stop_reason": answer.stop_reason,
             "stop_sequence": None,
             "usage": {
-                "input_tokens": input_tokens,
+                "input_tokens": usage.input_tokens,
                 "output_tokens": output,
-                "cache_creation_input_tokens": creation,
-                "cache_read_input_tokens": read,
+                "cache_creation_input_tokens": usage.cache_creation_input_tokens,
+                "cache_read_input_tokens": usage.cache_read_input_tokens,
+                "cache_creation": {
+                    "ephemeral_5m_input_tokens": usage.cache_creation_input_tokens
+                    - usage.cache_creation_1h,
+                    "ephemeral_1h_input_tokens": usage.cache_creation_1h,
+                },
             },
         }
         if answer.stop_reason == "refusal":
@@ -610,6 +1285,19 @@ class FakeHandler(BaseHTTPRequestHandler):
             self._stream(message)
         else:
             self._send(200, message)
+
+    def _api_version(self) -> str:
+        return str(self.headers.get("anthropic-version") or "").strip()
+
+    def _reject(self, rejected: RequestRejected, *, openai: bool = False) -> None:
+        with self.state.lock:
+            self.state.notes["rejected"] += 1
+        self._error(rejected.status, rejected.message, openai=openai)
+
+    def _note(self, notes: Mapping[str, int]) -> None:
+        if any(notes.values()):
+            with self.state.lock:
+                self.state.notes.update({k: v for k, v in notes.items() if v})
 
     def _as_text(self, answer: _Answer) -> _Answer:
         blocks = []
@@ -760,7 +1448,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         fault = answer.fault or state.draw_fault()
         if fault is not None and self._play_transport_fault(fault, openai=True):
             return
-        if fault in ("text_only", "refusal", "max_tokens"):
+        if fault in ANSWER_FAULTS:
             self._fault_counted(fault)
         message: dict[str, Any] = {"role": "assistant", "content": None}
         finish = "tool_calls"
@@ -792,7 +1480,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         blocks += [("message:" + _canon(m), False) for m in body.get("messages") or []]
         if blocks:
             blocks[-1] = (blocks[-1][0], True)
-        input_tokens, creation, read = state.cache_usage(blocks)
+        input_tokens, creation, read, _ = state.cache_usage(blocks, minimum=0)
         prompt = input_tokens + creation + read
         completion = max(1, len(_canon(message)) // 4)
         if finish == "length":
@@ -852,13 +1540,15 @@ def start_in_thread(port: int = 0, **options: Any) -> tuple[str, Callable[[], No
     return server.url, stop
 
 
-def fetch_json(base_url: str, path: str, *, method: str = "GET") -> Any:
-    """GET (or POST) one of the fake's own routes (``/_stats``, ``/_requests``, ``/_reset``)."""
+def fetch_json(
+    base_url: str, path: str, *, method: str = "GET", payload: Mapping[str, Any] | None = None
+) -> Any:
+    """GET (or POST) one of the fake's own routes (``/_stats``, ``/_requests``, ``/_reset``,
+    ``/_clock`` with ``{"advance_s": seconds}``)."""
     from urllib.request import Request, urlopen
 
-    request = Request(
-        base_url.rstrip("/") + path, method=method, data=b"{}" if method == "POST" else None
-    )
+    data = json.dumps(dict(payload or {})).encode() if method == "POST" else None
+    request = Request(base_url.rstrip("/") + path, method=method, data=data)
     with urlopen(request, timeout=10) as response:
         return json.loads(response.read().decode("utf-8"))
 
@@ -885,7 +1575,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random policy and faults")
     parser.add_argument("--retry-after", type=float, default=1.0, help="retry-after of a 429 (s)")
     parser.add_argument("--hang-s", type=float, default=30.0, help="how long a timeout fault holds")
-    parser.add_argument("--min-cache-tokens", type=int, default=0, help="shortest cached prefix")
+    parser.add_argument(
+        "--min-cache-tokens",
+        type=int,
+        default=None,
+        help="shortest cached prefix (default: the model's minimum cacheable length)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     return parser
 

@@ -13,6 +13,7 @@ from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 import pytest
+from anthropic._constants import ANTHROPIC_API_VERSION
 
 from sandbox.llm.fake_server import (
     FakeOptions,
@@ -69,7 +70,11 @@ def post(
         url,
         data=data,
         method="POST",
-        headers={"content-type": "application/json", **(headers or {})},
+        headers={
+            "content-type": "application/json",
+            "anthropic-version": ANTHROPIC_API_VERSION,
+            **(headers or {}),
+        },
     )
     try:
         with urlopen(request, timeout=10) as response:
@@ -187,6 +192,7 @@ def test_error_faults_use_the_api_error_shape(
     assert json.loads(raw) == {
         "type": "error",
         "error": {"type": error_type, "message": json.loads(raw)["error"]["message"]},
+        "request_id": headers["request-id"],
     }
     if status == 429:
         assert headers["retry-after"] == "7"
@@ -229,10 +235,10 @@ def test_reject_forced_tool_choice_is_not_random(make_fake_api: Any):
 
 
 def test_prompt_cache_usage():
-    state = FakeState(FakeOptions())
+    state = FakeState(FakeOptions(min_cache_tokens=0))
     tools = [(f"tool{i}" * 40, i == 2) for i in range(3)]
     first = [*tools, ("user:" + "x" * 400, True)]
-    inp, creation, read = state.cache_usage(first)
+    inp, creation, read, _ = state.cache_usage(first)
     assert read == 0 and creation > 0 and inp == 0
     second = [
         *first[:-1],
@@ -240,23 +246,23 @@ def test_prompt_cache_usage():
         ("assistant:" + "y" * 200, False),
         ("user:" + "z" * 400, True),
     ]
-    inp2, creation2, read2 = state.cache_usage(second)
+    inp2, creation2, read2, _ = state.cache_usage(second)
     total = sum(max(1, len(t) // 4) for t, _ in second)
     assert read2 == creation and creation2 == total - read2 and inp2 == 0
     # Without a breakpoint nothing is cached.
-    assert state.cache_usage([(t, False) for t, _ in second]) == (total, 0, 0)
+    assert state.cache_usage([(t, False) for t, _ in second]) == (total, 0, 0, 0)
     # A changed tool list invalidates the prefix.
     changed = [("other" * 40, False), *second[1:]]
     assert state.cache_usage(changed)[2] == 0
     # The minimum cacheable length is honoured.
     tiny = FakeState(FakeOptions(min_cache_tokens=10**6))
-    assert tiny.cache_usage(first) == (sum(max(1, len(t) // 4) for t, _ in first), 0, 0)
+    assert tiny.cache_usage(first) == (sum(max(1, len(t) // 4) for t, _ in first), 0, 0, 0)
 
 
 def test_count_tokens_and_stats(fake_api: str):
     status, _, raw = post(
         fake_api + "/v1/messages/count_tokens",
-        {"model": "m", "messages": body()["messages"], "tools": TOOLS},
+        {"model": "claude-haiku-4-5", "messages": body()["messages"], "tools": TOOLS},
         AUTH,
     )
     assert status == 200 and json.loads(raw)["input_tokens"] > 10
