@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -44,6 +42,7 @@ from sandbox.display.base import Display, RunHeader, StepEvent
 from sandbox.errors import BudgetExceeded, ConfigError, RunDirError
 from sandbox.llm.cache import CacheError
 from sandbox.records import SCHEMA_VERSION, EpisodeEnd
+from sandbox.secrets import redact, scrub_hydra_files
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +202,8 @@ class Runner:
 
     # -- 2. episodes --------------------------------------------------------------------------
     async def main(self) -> RunResult:
-        scrub_secrets(self.run_dir)  # before anything can fail: Hydra's files are on disk already
+        # Before anything can fail: Hydra's files are on disk already.
+        scrub_hydra_files(self.run_dir)
         skipped = self.completed_before()
         if skipped is not None:
             return skipped
@@ -503,67 +503,6 @@ def check_resumable(
             f"{run_dir} was made with another configuration ({detail}); resume it with the "
             "same overrides, or choose another hydra.run.dir / hydra.sweep.dir"
         )
-
-
-# -- secrets ------------------------------------------------------------------------------------
-
-#: Environment variables whose values are secrets: ``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``...
-_SECRET_NAME = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD)$", re.IGNORECASE)
-#: Shorter values are not treated as secrets (they would match ordinary text).
-_SECRET_MIN_LEN = 8
-REDACTED = "[redacted]"
-
-
-def secret_values() -> list[str]:
-    """Values of the environment's secret-named variables (longest first)."""
-    values = {
-        value.strip()
-        for name, value in os.environ.items()
-        if _SECRET_NAME.search(name) and len(value.strip()) >= _SECRET_MIN_LEN
-    }
-    return sorted(values, key=len, reverse=True)
-
-
-def redact(value: Any, secrets: list[str] | None = None) -> Any:
-    """``value`` with every secret of the environment replaced by ``[redacted]`` (recursively)."""
-    secrets = secret_values() if secrets is None else secrets
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
-    if isinstance(value, dict):
-        return {k: redact(v, secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v, secrets) for v in value]
-    return value
-
-
-def scrub_secrets(run_dir: Path) -> None:
-    """Redact secrets from the files Hydra wrote before the run began.
-
-    Hydra saves the overrides and the resolved ``hydra`` node (``hydra.job.env_set`` included)
-    in ``.hydra/`` and, for a sweep, ``multirun.yaml``; a key set there must not stay on disk.
-    """
-    secrets = secret_values()
-    if not secrets:
-        return
-    from sandbox.budget import MULTIRUN_YAML, find_sweep_dir
-
-    paths = sorted((run_dir / ".hydra").glob("*.yaml"))
-    sweep_dir = find_sweep_dir(run_dir)
-    if sweep_dir is not None:
-        paths.append(sweep_dir / MULTIRUN_YAML)
-    for path in paths:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        clean = redact(text, secrets)
-        if clean != text:
-            store.write_text_atomic(path, clean)
 
 
 def versions() -> dict[str, str | None]:

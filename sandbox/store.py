@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import orjson
 
+from sandbox import secrets
 from sandbox.errors import RunDirError
 
 RUN_JSON = "run.json"
@@ -42,8 +43,11 @@ _FILE_MODE = _file_mode()
 
 
 def dumps_record(record: dict[str, Any]) -> bytes:
-    """One compact JSON line (UTF-8, no newline) for a record; numpy values become JSON."""
-    return orjson.dumps(record, option=_OPTIONS)
+    """One compact JSON line (UTF-8, no newline) for a record; numpy values become JSON.
+
+    Secrets are scrubbed (:mod:`sandbox.secrets`): a model's note may echo one.
+    """
+    return secrets.scrub_bytes(orjson.dumps(record, option=_OPTIONS))
 
 
 def _finite(value: Any) -> Any:
@@ -75,7 +79,7 @@ def write_text_atomic(path: Path, text: str) -> None:
         # mkstemp makes the file private (0600); results are shared like any file the user makes.
         os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.write(secrets.scrub(text))  # no secret reaches a file (sandbox.secrets)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

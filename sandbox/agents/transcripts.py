@@ -2,7 +2,8 @@
 
 The file is rewritten atomically after every call (so a crash loses at most the call in flight)
 and once more when the episode ends, with ``"status": "complete"``. It never holds the API key
-or any HTTP header.
+or any HTTP header: every text is scrubbed by :mod:`sandbox.secrets` (every secret of the
+environment, every URL's userinfo, and the writer's own ``secrets``).
 
 Format (``"format": "welfare-sandbox-transcript/1"``)::
 
@@ -42,11 +43,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from sandbox import secrets as secret_text
+
 log = logging.getLogger(__name__)
 
 FORMAT = "welfare-sandbox-transcript/1"
 SHARED_FIELDS = ("system", "tools")
-REDACTED = "[REDACTED]"
 
 
 def transcript_path(run_dir: str | Path, episode: int) -> Path:
@@ -154,7 +156,9 @@ class TranscriptWriter:
     Args:
         path: The file to write; ``None`` keeps nothing (an agent used outside a run).
         header: Facts about the episode (episode, seed, env_id, agent, model, api).
-        secrets: Strings that must never reach the file (the API key); replaced if present.
+        secrets: Strings that must never reach any file (the API key, whatever variable it
+            came from); registered with :func:`sandbox.secrets.register`, so that the run's
+            other files are scrubbed of them too.
         background: Write on the shared writer thread (default) rather than in the caller.
     """
 
@@ -169,17 +173,14 @@ class TranscriptWriter:
         self.path = path
         self.background = background
         self.header: dict[str, Any] = {"format": FORMAT, "status": "running", **header}
-        self.secrets = [s for s in secrets if s]
+        secret_text.register(*secrets)
         self._messages: list[str] = []
         self._calls: list[str] = []
         self._shared: dict[str, str] = {}
         self.closed = False
 
     def _clean(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
+        return secret_text.scrub(text)
 
     def add_message(self, message: Mapping[str, Any]) -> int:
         """Append one conversation message (as the API receives it, without cache markers).
