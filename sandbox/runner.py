@@ -134,6 +134,10 @@ class Runner:
         )
         self.display.run_started(header)
         self._announce_cost(builder, len(pending), episode_steps)
+        warnings = getattr(builder, "warnings", None)  # parameters the subject will not read
+        for text in warnings(cfg.env.id) if callable(warnings) else []:
+            log.info(text)  # in run.log; the display shows it on the terminal
+            self.display.message(text)
         return builder, pending
 
     def _announce_cost(self, builder: AgentBuilder, episodes: int, steps: int) -> None:

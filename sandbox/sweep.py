@@ -104,6 +104,15 @@ def job_row(job: Path, name: str | None = None) -> dict[str, Any]:
         row[f"{key}_n"] = rate.get("n")
     report = metrics.get("self_report") or {}
     row["self_report_mean"] = report.get("mean")
+    # The design's own headline figures (switch points, below-opt-out shares, ...), each with
+    # its interval and n: sandbox/display/headline.py says which.
+    from sandbox.display.headline import design_headlines
+
+    for item in design_headlines(metrics):
+        row[f"headline.{item.key}"] = item.value
+        row[f"headline.{item.key}_ci_low"] = item.ci_low
+        row[f"headline.{item.key}_ci_high"] = item.ci_high
+        row[f"headline.{item.key}_n"] = item.n
     for category, rate in sorted((metrics.get("choice_share") or {}).items()):
         row[f"choice_share.{category}"] = (rate or {}).get("value")
     row["cost_usd"] = metrics.get("cost_usd")

@@ -34,6 +34,8 @@ from typing import Any, Protocol
 import orjson
 
 from sandbox import store
+from sandbox.display.base import token_split
+from sandbox.display.headline import Headline, design_headlines
 from sandbox.errors import RunDirError
 from sandbox.metrics.stats import Rate, wilson
 
@@ -127,9 +129,15 @@ class Tally:
     exited: int = 0
     tasks: Counter[str] = field(default_factory=Counter)
     ratings: list[int] = field(default_factory=list)
-    tokens: int = 0
+    uncached_tokens: int = 0
+    cached_tokens: int = 0
     cost_usd: float = 0.0
     cost_known: bool = True
+
+    @property
+    def tokens(self) -> int:
+        """Every token ``metrics.json`` counts: uncached and cached (prompt-cache reads)."""
+        return self.uncached_tokens + self.cached_tokens
 
     def add_step(self, record: dict[str, Any]) -> None:
         """Count one step record."""
@@ -164,11 +172,10 @@ class Tally:
             self.ratings.append(rating)
 
     def add_usage(self, usage: dict[str, Any]) -> None:
-        """Count the tokens and cost of one usage dict."""
-        for key in ("input_tokens", "output_tokens"):
-            value = usage.get(key)
-            if isinstance(value, int):
-                self.tokens += value
+        """Count the tokens and cost of one usage dict (the fields ``metrics.json`` sums)."""
+        uncached, cached = token_split(usage)
+        self.uncached_tokens += uncached
+        self.cached_tokens += cached
         if "cost_usd" in usage:
             cost = usage["cost_usd"]
             if isinstance(cost, int | float) and not isinstance(cost, bool):
@@ -188,7 +195,8 @@ class Tally:
         self.exited += other.exited
         self.tasks.update(other.tasks)
         self.ratings.extend(other.ratings)
-        self.tokens += other.tokens
+        self.uncached_tokens += other.uncached_tokens
+        self.cached_tokens += other.cached_tokens
         self.cost_usd += other.cost_usd
         self.cost_known = self.cost_known and other.cost_known
 
@@ -342,7 +350,8 @@ class RunWatch:
             usage = record.get("usage")
             if isinstance(usage, dict) and usage:
                 # The end's usage covers every call, including one whose step was never written.
-                flight.tally.tokens, flight.tally.cost_usd, flight.tally.cost_known = 0, 0.0, True
+                flight.tally.uncached_tokens = flight.tally.cached_tokens = 0
+                flight.tally.cost_usd, flight.tally.cost_known = 0.0, True
                 flight.tally.add_usage(usage)
             self.finished.merge(flight.tally)
             self.ended.add(episode)
@@ -377,8 +386,13 @@ class RunWatch:
         return status is not None and status != "running"
 
     def tokens(self) -> int:
-        """Tokens so far (finished episodes and steps in flight)."""
-        return self.finished.tokens + sum(f.tally.tokens for f in self.in_flight.values())
+        """Tokens so far (finished episodes and steps in flight), as ``metrics.json`` counts."""
+        return sum(self.token_split())
+
+    def token_split(self) -> tuple[int, int]:
+        """``(uncached, cached)`` tokens so far (finished episodes and steps in flight)."""
+        tallies = [self.finished, *(f.tally for f in self.in_flight.values())]
+        return sum(t.uncached_tokens for t in tallies), sum(t.cached_tokens for t in tallies)
 
     def cost_usd(self) -> float | None:
         """Cost so far, or ``None`` when a price was unknown."""
@@ -434,6 +448,8 @@ class JobRow:
         cost_usd: Cost so far.
         tokens: Tokens so far.
         reason: Why the job is not complete, when it says.
+        headlines: The design's headline figures, from ``metrics.json`` once written
+            (:func:`sandbox.display.headline.design_headlines`).
     """
 
     job: str
@@ -450,6 +466,7 @@ class JobRow:
     cost_usd: float | None = None
     tokens: int = 0
     reason: str | None = None
+    headlines: list[Headline] = field(default_factory=list)
 
 
 def job_number(name: str) -> int | None:
@@ -512,6 +529,7 @@ def job_row(job: Path, watch: RunWatch | None = None, overrides: str | None = No
         cost = metrics.get("cost_usd")
         row.cost_usd = float(cost) if isinstance(cost, int | float) else None
         row.tokens = int((metrics.get("tokens") or {}).get("total") or 0)
+        row.headlines = design_headlines(metrics)
     elif watch is not None:
         row.done = watch.done
         row.refusal = watch.finished.refusal_rate()

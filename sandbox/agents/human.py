@@ -3,7 +3,8 @@
 Each step the player sees what a model would read (the observation's text, with the menu
 lettered A, B, ...), never the researcher-only labels, then:
 
-1. picks one of the available actions by number (or by name; ``q`` quits);
+1. picks one of the available actions by number (or by name; ``q`` quits), numbered in the
+   order the observation's text lists them (a step with one action asks nothing here);
 2. for ``TASK``/``REFUSE``/``MOVE``/``READ`` with options on the menu, the option's letter;
 3. for ``SUBMIT``/``REPLY``/``REFUSE``/``REPORT``, the text (the work, the reply, the reason, an
    optional note), and for ``REPORT`` first the 1-7 rating.
@@ -24,6 +25,7 @@ single-episode run wants (and Ctrl-C stays immediate).
 
 from __future__ import annotations
 
+import re
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -47,6 +49,23 @@ _TEXT_PROMPT = {
     ActionKind.REFUSE: "Your reason (optional)",
     ActionKind.REPORT: "A note (optional)",
 }
+
+
+def listed_order(text: str, kinds: list[ActionKind]) -> list[ActionKind]:
+    """``kinds`` in the order ``text`` names them: the lines of its "Actions available now:"
+    list (``- SUBMIT ...``), else each kind's first mention; kinds it never names go last.
+
+    The player's numbers follow what the player reads, so "1" is the first action listed.
+    """
+
+    def position(kind: ActionKind) -> int:
+        listed = re.search(rf"^\s*[-*]\s*{kind.name}\b", text, re.MULTILINE)
+        if listed:
+            return listed.start()
+        named = re.search(rf"\b{kind.name}\b", text)
+        return len(text) + (named.start() if named else len(text))
+
+    return sorted(kinds, key=lambda k: (position(k), int(k)))
 
 
 class PlayerQuit(AgentError):
@@ -162,8 +181,11 @@ class HumanAgent:
                     options.add_row(Text(f"{chr(65 + i)})"), Text(one_line(line, 300)))
             body.add_row(Text("Options:", style="dim"))
             body.add_row(options)
+        kinds = listed_order(text, turn.available)
         actions = Text("Actions: ", style="dim")
-        for number, kind in enumerate(turn.available, start=1):
+        if len(kinds) == 1:
+            actions.append(f"{kinds[0].name} (the only one now)  ", style="bold cyan")
+        for number, kind in enumerate(kinds if len(kinds) > 1 else [], start=1):
             actions.append(f"{number}) ", style="bold cyan")
             actions.append(f"{kind.name}  ")
         actions.append("q) quit", style="dim")
@@ -173,7 +195,7 @@ class HumanAgent:
 
     # -- the protocol ------------------------------------------------------------------------
     async def act(self, turn: Turn) -> Decision:
-        kinds = turn.available
+        kinds = listed_order(str(turn.observation.get("text", "")), turn.available)
         self.console.print(self.view(turn))
         if not kinds:
             raise PlayerQuit("no action is available at this step; the episode cannot go on")
@@ -193,7 +215,20 @@ class HumanAgent:
         return Decision(Action(kind, target, text), meta={"input": "human"})
 
     def _choose_kind(self, kinds: list[ActionKind]) -> ActionKind:
+        """The action by its number in ``kinds`` (or its name); with only one, that one, once
+        the player confirms (Enter), when it asks nothing else."""
         names = {k.name.lower(): k for k in kinds}
+        if len(kinds) == 1:
+            (kind,) = kinds
+            if kind in TARGETED or kind in WITH_TEXT or kind is ActionKind.REPORT:
+                return kind  # its own question comes next
+            while True:
+                answer = self._ask(f"Press Enter to {kind.name} (q quits)").strip().lower()
+                if answer in ("q", "quit"):
+                    raise PlayerQuit("the player quit; the episode ends here")
+                if answer in ("", kind.name.lower()):
+                    return kind
+                self._say(f"Press Enter to {kind.name}, or type q to quit.")
         while True:
             answer = self._ask(f"Action [1-{len(kinds)}]").strip().lower()
             if answer in ("q", "quit"):
@@ -209,6 +244,8 @@ class HumanAgent:
         shown = ", ".join(letters)
         while True:
             answer = self._ask(f"Option [{shown}]").strip().upper()
+            if answer in ("Q", "QUIT"):
+                raise PlayerQuit("the player quit; the episode ends here")
             if answer in letters:
                 return letters[answer]
             self._say(f"Type one of the option letters: {shown}.")
@@ -216,6 +253,8 @@ class HumanAgent:
     def _choose_rating(self) -> int:
         while True:
             answer = self._ask(f"Rating [{RATING_MIN}-{RATING_MAX}]").strip()
+            if answer.lower() in ("q", "quit"):
+                raise PlayerQuit("the player quit; the episode ends here")
             if answer.isdigit() and RATING_MIN <= int(answer) <= RATING_MAX:
                 return int(answer)
             self._say(

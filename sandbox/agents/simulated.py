@@ -74,6 +74,75 @@ def preset(name: str) -> SimulatedAgentConfig:
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
 
 
+#: The subject's parameter blocks that only their own design's environment reads.
+DESIGN_BLOCKS = ("pairwise", "tradeoff", "conversation", "think_tank")
+
+
+def design_of(env_id: str) -> str | None:
+    """The published design whose policy plays ``env_id`` (the environment's module name, e.g.
+    ``conversation`` for ``WelfareSandbox/Conversation-v0``), or ``None`` (the workday)."""
+    import gymnasium
+
+    import environments  # noqa: F401  (registers the ids)
+
+    spec = gymnasium.registry.get(env_id)
+    entry = spec.entry_point if spec is not None else None
+    if not isinstance(entry, str):
+        return None
+    module = entry.partition(":")[0].rsplit(".", 1)[-1]
+    return module if module in DESIGN_BLOCKS else None
+
+
+def _flat(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flat(item, f"{prefix}.{key}"))
+        return out
+    return {prefix: value}
+
+
+def unused_parameters(cfg: SimulatedAgentConfig, env_id: str) -> list[str]:
+    """Warnings (one line each) for design parameters changed from the preset's values that
+    the subject does not read in ``env_id``.
+
+    The preset's values (``cfg.preset``; a ``custom`` subject: the defaults) are the baseline,
+    so a preset's own design values never warn; an override does, when it targets a design
+    other than the environment's.
+    """
+    try:
+        base = preset(cfg.preset) if cfg.preset != "custom" else SimulatedAgentConfig()
+    except ConfigError:
+        base = SimulatedAgentConfig()
+    import gymnasium
+
+    active = design_of(env_id)
+    mine, theirs = asdict(cfg), asdict(base)
+    lines = []
+    for block in DESIGN_BLOCKS:
+        if block == active:
+            continue
+        now, before = _flat(mine[block], f"agent.{block}"), _flat(theirs[block], f"agent.{block}")
+        changed = [k for k in now if before.get(k, object()) != now[k]]
+        if not changed:
+            continue
+        shown = ", ".join(f"{k}={now[k]}" for k in changed[:3])
+        more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
+        home = next(
+            (
+                i
+                for i in sorted(gymnasium.registry)
+                if i.startswith("WelfareSandbox/") and design_of(i) == block
+            ),
+            f"the {block} environment",
+        )
+        lines.append(
+            f"warning: {shown}{more} has no effect: the simulated subject reads agent.{block}.* "
+            f"only in {home}, and this run's environment is {env_id}"
+        )
+    return lines
+
+
 class SimulatedBuilder:
     """Builds one :class:`SimulatedSubject` per episode from the config's true parameters."""
 
@@ -87,6 +156,13 @@ class SimulatedBuilder:
     def parameters(self) -> dict[str, Any]:
         """The true parameters, logged in ``run.json`` as the known answer."""
         return asdict(self.cfg)
+
+    def warnings(self, env_id: str) -> list[str]:
+        """One line for each parameter set away from its preset's value that the subject never
+        reads in ``env_id``: the blocks of the published designs (``agent.conversation.*``,
+        ``agent.pairwise.*``, ...) act only in their own design's environment.
+        """
+        return unused_parameters(self.cfg, env_id)
 
     def for_episode(self, context: EpisodeContext) -> SimulatedSubject:
         # The subject's RNG is its own, derived from the episode seed but apart from the

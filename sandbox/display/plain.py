@@ -5,30 +5,47 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from sandbox.display.base import RunHeader, RunningProxies, StepEvent
+from sandbox.display.base import (
+    RunHeader,
+    RunningProxies,
+    StepEvent,
+    stopping_line,
+    token_split,
+    tokens_cell,
+)
+from sandbox.display.headline import fmt_headline, headlines
 from sandbox.display.safe import clean, one_line
 
 
-def _rate(metrics: dict[str, Any], key: str) -> str:
-    rate = metrics.get(key) or {}
-    if rate.get("value") is None:
-        return f"{key.replace('_', ' ')} n/a"
-    return (
-        f"{key.replace('_', ' ')} {rate['value']:.1%} "
-        f"[{rate['ci_low']:.1%}, {rate['ci_high']:.1%}] n={rate['n']}"
-    )
+def header_lines(header: RunHeader) -> list[str]:
+    """The run's header, printed as soon as the run starts: what runs, and where it writes
+    (so that a second terminal can follow it with ``wsb watch`` at once)."""
+    resumed = f", resuming after {header.done} finished" if header.done else ""
+    lines = [
+        f"{header.experiment}: {header.episodes} episodes of {header.env_id}, agent "
+        f"{header.agent}, condition {header.condition}{resumed}",
+        f"run directory: {header.run_dir}  (follow it from another terminal: "
+        f"wsb watch {header.run_dir})",
+    ]
+    return [one_line(line, 1000) for line in lines]
 
 
 def summary_lines(header: RunHeader, status: str, metrics: dict[str, Any] | None) -> list[str]:
-    """The closing summary: status, headline proxies with intervals, where the run is."""
+    """The closing summary: status, headline figures with intervals, where the run is.
+
+    The headline figures are the design's own (below-opt-out shares, exit rate by method,
+    switch points, the aversive room's share of reads) and the generic rates that have data;
+    see :mod:`sandbox.display.headline`.
+    """
     lines = [f"run {status}: {header.experiment} · {header.agent} · condition {header.condition}"]
     if metrics:
+        invalid = (metrics.get("invalid_action_rate") or {}).get("value") or 0
         lines.append(
             f"  episodes {metrics.get('episodes', 0)}, steps {metrics.get('steps', 0)}, "
-            f"invalid actions {(metrics.get('invalid_action_rate') or {}).get('value') or 0:.1%}"
+            f"invalid actions {invalid:.1%}"
         )
-        for key in ("refusal_rate", "rest_rate", "exit_rate"):
-            lines.append("  " + _rate(metrics, key))
+        for item in headlines(metrics):
+            lines.append("  " + fmt_headline(item))
         shares = metrics.get("choice_share") or {}
         if shares:
             parts = [
@@ -36,10 +53,14 @@ def summary_lines(header: RunHeader, status: str, metrics: dict[str, Any] | None
                 for cat, rate in sorted(shares.items(), key=lambda kv: -(kv[1]["value"] or 0))
                 if rate.get("value") is not None
             ]
-            lines.append("  choice share: " + ", ".join(parts))
+            if parts:
+                lines.append("  choice share: " + ", ".join(parts))
         report = metrics.get("self_report") or {}
         if report.get("n"):
             lines.append(f"  self-report mean {report['mean']:.2f} (1-7), n={report['n']}")
+        uncached, cached = token_split(metrics.get("tokens"))
+        if uncached or cached:
+            lines.append(f"  tokens {tokens_cell(uncached, cached)}")
         cost = metrics.get("cost_usd")
         if cost:
             lines.append(f"  cost ${cost:.4f}")
@@ -61,13 +82,8 @@ class PlainDisplay:
     def run_started(self, header: RunHeader) -> None:
         self.header = header
         self.tally.episodes_done = header.done
-        resumed = f", resuming after {header.done} finished" if header.done else ""
-        print(
-            f"{header.experiment}: {header.episodes} episodes of {header.env_id}, agent "
-            f"{header.agent}, condition {header.condition}{resumed}",
-            file=self.stream,
-            flush=True,
-        )
+        for line in header_lines(header):
+            print(line, file=self.stream, flush=True)
 
     def step(self, event: StepEvent) -> None:
         record = event.record
@@ -75,7 +91,7 @@ class PlainDisplay:
         self._per_episode.setdefault(record["episode"], RunningProxies()).add_step(record)
 
     def episode_ended(self, record: dict[str, Any]) -> None:
-        self.tally.episodes_done += 1
+        self.tally.end_episode(record)
         ep = self._per_episode.pop(record["episode"], RunningProxies())
         tasks = sum(ep.tasks.values())
         error = f" error={one_line(record['error'], 80)}" if record.get("error") else ""
@@ -90,6 +106,10 @@ class PlainDisplay:
 
     def message(self, text: str) -> None:
         print(one_line(text, 400), file=self.stream, flush=True)
+
+    def stopping(self, reason: str) -> None:
+        line = stopping_line(getattr(self, "header", None), reason, self.tally.episodes_done)
+        print(one_line(line, 1000), file=self.stream, flush=True)
 
     def run_ended(self, status: str, metrics: dict[str, Any] | None) -> None:
         for line in summary_lines(self.header, status, metrics):

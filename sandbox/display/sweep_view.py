@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sandbox import store
+from sandbox.display.headline import Headline, fmt_headline, incentive_overrides, short_headline
 from sandbox.display.safe import one_line
 from sandbox.errors import RunDirError
 from sandbox.metrics.stats import Rate
@@ -57,43 +58,107 @@ def cost_cell(row: JobRow) -> str:
     return f"${row.cost_usd:.4f}" if row.cost_usd else "—"
 
 
-def sweep_table(rows: Sequence[JobRow], planned: int | None = None, title: str = "") -> Table:
-    """The sweep as a table, one row per job."""
+def headline_cell(row: JobRow, override: Headline | None = None) -> str:
+    """The design's headline figures of a job, short (``—`` before its metrics.json)."""
+    items = [*row.headlines, *([override] if override is not None else [])]
+    return "; ".join(short_headline(h) for h in items) if items else "—"
+
+
+def generic_cell(row: JobRow) -> str:
+    """Refusal, rest and exit rates of a job on one line (compact table)."""
+    parts = [
+        f"{name} {rate_cell(rate, with_n=False)}"
+        for name, rate in (("refusal", row.refusal), ("rest", row.rest), ("exit", row.exit))
+        if rate is not None and rate.get("n")
+    ]
+    return " · ".join(parts) or "—"
+
+
+def sweep_table(
+    rows: Sequence[JobRow], planned: int | None = None, title: str = "", width: int = 200
+) -> Table:
+    """The sweep as a table, one row per job.
+
+    Each job shows its design's headline figures with their intervals (below-opt-out shares,
+    exit rate by method, switch points, the aversive room's share of reads and the incentive
+    override against the sweep's ``none`` economy). Below
+    :data:`~sandbox.display.live.COMPACT_BELOW` columns the table keeps one line per job: the
+    job's overrides, its status, episodes, and one cell of figures.
+    """
+    from sandbox.display.live import COMPACT_BELOW
+
     finished = sum(r.status not in ("running", "starting") for r in rows)
     total = planned if planned is not None else len(rows)
     heading = f"{title} · " if title else ""
+    overrides = incentive_overrides([(r.job, r.headlines) for r in rows])
+    designs = any(r.headlines for r in rows)
+    compact = width < COMPACT_BELOW
     table = Table(
-        title=Text(f"{heading}jobs finished {finished}/{total}"),
+        title=Text(f"{heading}jobs finished {finished}/{total}", no_wrap=True, overflow="ellipsis"),
         title_justify="left",
-        expand=False,
+        expand=compact,
     )
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("condition", style="bold", no_wrap=True, min_width=8)
-    table.add_column("overrides", overflow="fold", ratio=1)
-    table.add_column("status", no_wrap=True)
-    table.add_column("episodes", justify="right", no_wrap=True)
-    table.add_column("refusal", no_wrap=True)
-    table.add_column("rest", no_wrap=True)
-    table.add_column("exit", no_wrap=True)
-    table.add_column("self-report", justify="right")
-    table.add_column("cost", justify="right")
+    table.add_column("#", justify="right", style="dim", no_wrap=True)
+    if compact:
+        table.add_column("job", no_wrap=True, overflow="ellipsis", ratio=2)
+    else:
+        table.add_column("condition", style="bold", no_wrap=True, min_width=8)
+        table.add_column("overrides", overflow="fold", ratio=1)
+    table.add_column("status", no_wrap=True, overflow="ellipsis")
+    table.add_column("ep." if compact else "episodes", justify="right", no_wrap=True)
+    if compact:
+        table.add_column("figures (95% CI)", no_wrap=True, overflow="ellipsis", ratio=3)
+    else:
+        if designs:
+            table.add_column("design headline (95% CI)", overflow="fold", ratio=2)
+        table.add_column("refusal", no_wrap=True)
+        table.add_column("rest", no_wrap=True)
+        table.add_column("exit", no_wrap=True)
+        table.add_column("self-report", justify="right")
+        table.add_column("cost", justify="right")
+    shared = _shared_overrides(rows) if compact else set()
     for row in rows:
         status = Text(one_line(row.status, 20), style=_STATUS_STYLE.get(row.status, ""))
         if row.reason and row.status not in ("running", "complete"):
             status.append(f" ({one_line(row.reason, 40)})", style="dim")
-        table.add_row(
-            Text("" if row.number is None else str(row.number)),
+        number = Text("" if row.number is None else str(row.number))
+        override = overrides.get(row.job)
+        if compact:
+            label = " ".join(o for o in row.overrides.split() if o not in shared)
+            label = label or row.condition or "?"
+            figures = headline_cell(row, override) if row.headlines else generic_cell(row)
+            table.add_row(
+                number,
+                Text(one_line(label, 120)),
+                status,
+                Text(episodes_cell(row)),
+                Text(one_line(figures, 400)),
+            )
+            continue
+        cells = [
+            number,
             Text(one_line(row.condition or "?", 40)),
             Text(one_line(row.overrides, 120)),
             status,
             Text(episodes_cell(row)),
+        ]
+        if designs:
+            cells.append(Text(one_line(headline_cell(row, override), 400)))
+        cells += [
             Text(rate_cell(row.refusal, with_n=False)),
             Text(rate_cell(row.rest, with_n=False)),
             Text(rate_cell(row.exit, with_n=False)),
             Text("—" if row.self_report is None else f"{row.self_report:.2f}"),
             Text(cost_cell(row)),
-        )
+        ]
+        table.add_row(*cells)
     return table
+
+
+def _shared_overrides(rows: Sequence[JobRow]) -> set[str]:
+    """Overrides every job has (left out of the compact table's job column)."""
+    sets = [set(r.overrides.split()) for r in rows if r.overrides]
+    return set.intersection(*sets) if len(sets) > 1 else set()
 
 
 def sweep_line(row: JobRow, finished: int, planned: int | None) -> str:
@@ -104,10 +169,11 @@ def sweep_line(row: JobRow, finished: int, planned: int | None) -> str:
         f"condition {one_line(row.condition or '?', 40)}",
         one_line(row.status, 20),
         f"episodes {episodes_cell(row)}",
-        f"refusal {rate_cell(row.refusal)}",
-        f"rest {rate_cell(row.rest)}",
-        f"exit {rate_cell(row.exit)}",
     ]
+    parts += [one_line(fmt_headline(h), 200) for h in row.headlines]
+    for name, rate in (("refusal", row.refusal), ("rest", row.rest), ("exit", row.exit)):
+        if not row.headlines or (rate is not None and rate.get("n")):
+            parts.append(f"{name} {rate_cell(rate)}")
     if row.self_report is not None:
         parts.append(f"self-report {row.self_report:.2f}")
     if row.cost_usd:
@@ -130,7 +196,9 @@ def print_progress(sweep_dir: Path, job_dir: Path | None, stream: TextIO | None 
     jobs = _job_dirs(sweep_dir)
     if stream.isatty():
         rows = [job_row(job) for job in jobs]
-        Console(file=stream).print(sweep_table(rows, planned, title=one_line(str(sweep_dir), 200)))
+        console = Console(file=stream)
+        title = one_line(str(sweep_dir), 200)
+        console.print(sweep_table(rows, planned, title=title, width=console.width))
         return
     if job_dir is None or job_dir.name not in {job.name for job in jobs}:
         return

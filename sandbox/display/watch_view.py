@@ -13,6 +13,7 @@ into a ``rich.text.Text`` (never parsed as markup).
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from pathlib import Path
@@ -25,8 +26,9 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from sandbox.display.base import RunHeader, StepEvent
-from sandbox.display.live import sparkline, step_view
+from sandbox.display.base import RunHeader, StepEvent, tokens_cell
+from sandbox.display.headline import fmt_headline, headlines
+from sandbox.display.live import COMPACT_BELOW, rendered_height, sparkline, step_view
 from sandbox.display.plain import summary_lines
 from sandbox.display.safe import clean, one_line
 from sandbox.display.sweep_view import rate_cell, sweep_line, sweep_table
@@ -41,6 +43,15 @@ MAX_REDRAW_S = 1.0
 APPEAR_WAIT_S = 10.0
 #: Seconds between heartbeat lines of the plain view while nothing finishes.
 HEARTBEAT_S = 10.0
+
+
+class _Nowhere(io.StringIO):
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+#: Where the console that measures views writes (nothing).
+_NOWHERE = _Nowhere()
 
 
 def header_of(state: RunWatch) -> RunHeader:
@@ -69,31 +80,38 @@ def _clock(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
-def title_line(state: RunWatch) -> Text:
-    """Experiment, environment, agent, condition and status."""
+def title_line(state: RunWatch, compact: bool = False) -> Text:
+    """Experiment, environment, agent, condition and status (one line, cut with "…")."""
     if not state.manifest:
         return Text(f"waiting for {one_line(str(state.path), 200)}/run.json", style="yellow")
     h = header_of(state)
-    text = Text(
-        one_line(f"{h.experiment} · {h.env_id} · agent {h.agent} · condition {h.condition}", 200),
-        style="bold",
-    )
     status = state.status or "?"
-    text.append(f"  [{one_line(status, 20)}]", style="cyan" if status == "running" else "green")
+    text = Text(f"[{one_line(status, 20)}] ", style="cyan" if status == "running" else "green")
+    env = h.env_id.rsplit("/", 1)[-1] if compact else h.env_id
+    agent = h.agent if compact else f"agent {h.agent}"
+    text.append(
+        one_line(f"{h.experiment} · {env} · {agent} · condition {h.condition}", 200), style="bold"
+    )
+    text.no_wrap, text.overflow = True, "ellipsis"
     return text
 
 
-def progress_line(state: RunWatch) -> RenderableType:
-    """Episodes finished / planned as a bar, with elapsed time and ETA."""
+def progress_line(state: RunWatch, compact: bool = False) -> RenderableType:
+    """Episodes finished / planned as a bar, with elapsed time and ETA (one line)."""
     planned = state.planned or 0
     grid = Table.grid(padding=(0, 1))
-    grid.add_column()
-    grid.add_column()
-    bar = ProgressBar(total=max(planned, 1), completed=min(state.done, planned), width=40)
+    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True, overflow="ellipsis")
+    bar = ProgressBar(
+        total=max(planned, 1), completed=min(state.done, planned), width=16 if compact else 40
+    )
     text = Text(f"{state.done}/{planned or '?'} episodes")
     if state.in_flight:
         text.append(f" · {len(state.in_flight)} in flight")
-    text.append(f" · elapsed {_clock(state.elapsed_s())} · ETA {_clock(state.eta_s())}")
+    if compact:
+        text.append(f" · {_clock(state.elapsed_s())} · ETA {_clock(state.eta_s())}")
+    else:
+        text.append(f" · elapsed {_clock(state.elapsed_s())} · ETA {_clock(state.eta_s())}")
     grid.add_row(bar, text)
     return grid
 
@@ -109,7 +127,9 @@ def clean_labels(info: dict[str, Any]) -> dict[str, Any]:
     return {**info, "menu": menu}
 
 
-def watched_step(record: dict[str, Any], width: int = 80) -> RenderableType:
+def watched_step(
+    record: dict[str, Any], width: int = 80, *, compact: bool = False, text_lines: int = 1
+) -> RenderableType:
     """A logged step as the live view draws it, from the record alone."""
     info = clean_labels(as_dict(record.get("info")))
     labels = as_list(info.get("menu"))
@@ -122,19 +142,23 @@ def watched_step(record: dict[str, Any], width: int = 80) -> RenderableType:
     safe.setdefault("action", {"kind": "?", "target": 0, "text": ""})
     safe.setdefault("episode", "?")
     safe.setdefault("step", "?")
-    return step_view(StepEvent(safe, text, menu, info), width)
+    return step_view(
+        StepEvent(safe, text, menu, info), width, compact=compact, text_lines=text_lines
+    )
 
 
 def in_flight_table(state: RunWatch, limit: int = 8) -> Table | None:
-    """The latest step of each episode in flight (the most recent ``limit``)."""
-    if not state.in_flight:
+    """The latest step of each episode in flight (the most recent ``limit``), a line each."""
+    if not state.in_flight or limit <= 0:
         return None
     table = Table(title="episodes in flight", title_justify="left", expand=True)
-    table.add_column("ep", justify="right")
-    table.add_column("step", justify="right")
+    table.add_column("ep", justify="right", no_wrap=True)
+    table.add_column("step", justify="right", no_wrap=True)
     table.add_column("action", no_wrap=True)
-    table.add_column("menu (categories)", style="magenta", ratio=1)
-    table.add_column("note", ratio=2)
+    table.add_column(
+        "menu (categories)", style="magenta", ratio=1, no_wrap=True, overflow="ellipsis"
+    )
+    table.add_column("note", ratio=2, no_wrap=True, overflow="ellipsis")
     flights = sorted(state.in_flight.values(), key=lambda f: -float((f.latest or {}).get("t") or 0))
     for flight in flights[:limit]:
         record = flight.latest or {}
@@ -158,53 +182,117 @@ def in_flight_table(state: RunWatch, limit: int = 8) -> Table | None:
     return table
 
 
-def proxies_panel(state: RunWatch) -> RenderableType:
-    """Running proxies over finished episodes, with Wilson intervals."""
+def proxies_panel(state: RunWatch, compact: bool = False) -> RenderableType:
+    """Running proxies over finished episodes, with Wilson intervals; once the run has written
+    ``metrics.json``, its headline figures (the design's own, with their intervals).
+
+    Compact: two (label, value) pairs a row, the choice shares on one line; labels never wrap.
+    """
     tally = state.finished
-    table = Table(box=None, show_header=False, pad_edge=False)
-    table.add_column(style="dim")
-    table.add_column()
-    table.add_row("refusal rate", rate_cell(tally.refusal_rate()))
-    table.add_row("rest rate", rate_cell(tally.rest_rate()))
     exit_rate = tally.exit_rate()
-    table.add_row("exit rate", rate_cell(exit_rate) if exit_rate["n"] else "not offered")
-    table.add_row("invalid actions", rate_cell(tally.invalid_rate()))
-    for cat, rate in list(tally.choice_share().items())[:8]:
-        table.add_row(Text(f"chose {one_line(cat, 30)}"), rate_cell(rate))
+    rows: list[tuple[str, str]] = [
+        ("refusal rate", rate_cell(tally.refusal_rate())),
+        ("rest rate", rate_cell(tally.rest_rate())),
+        ("exit rate", rate_cell(exit_rate) if exit_rate["n"] else "not offered"),
+        ("invalid actions", rate_cell(tally.invalid_rate())),
+    ]
     if state.ratings:
         mean = tally.self_report_mean()
-        shown = f"{mean:.2f} (1-7, finished)  " if mean is not None else ""
-        table.add_row("self-report", shown + sparkline(state.ratings))
-    tokens, cost = state.tokens(), state.cost_usd()
-    if tokens or cost:
-        table.add_row("tokens · cost", f"{tokens:,} · " + (f"${cost:.4f}" if cost else "?"))
-    title = f"running proxies · {state.done} finished episodes · 95% intervals"
-    return Panel(table, title=title, title_align="left", border_style="green")
-
-
-def run_view(state: RunWatch, width: int = 120) -> RenderableType:
-    """The whole watched run."""
-    parts: list[RenderableType] = [title_line(state), progress_line(state)]
-    if state.latest is not None and state.in_flight:
-        grid = Table.grid(expand=True)
-        grid.add_column(ratio=3)
-        grid.add_column(ratio=2)
-        grid.add_row(watched_step(state.latest, max(40, width - 60)), proxies_panel(state))
-        parts.append(grid)
+        shown = f"{mean:.2f} (1-7, finished) " if mean is not None else ""
+        rows.append(("self-report", shown + sparkline(state.ratings, width=12 if compact else 40)))
+    uncached, cached = state.token_split()
+    cost = state.cost_usd()
+    extra: list[str] = []
+    if uncached or cached or cost:
+        extra.append(f"tokens {tokens_cell(uncached, cached)}")
+        extra.append("cost " + (f"${cost:.4f}" if cost is not None else "?"))
+    shares = list(tally.choice_share().items())
+    metrics_lines = [fmt_headline(h) for h in headlines(state.metrics)] if state.over else []
+    parts: list[RenderableType] = []
+    if compact:
+        table = Table(box=None, show_header=False, pad_edge=False, expand=True)
+        for _ in range(2):
+            table.add_column(style="dim", no_wrap=True)
+            table.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
+        short = {"refusal rate": "refusal", "rest rate": "rest", "exit rate": "exit"}
+        short["invalid actions"] = "invalid"
+        pairs = [(short.get(k, k), v) for k, v in rows]
+        for a, b in zip(pairs[::2], [*pairs[1::2], ("", "")], strict=False):
+            table.add_row(Text(a[0]), Text(a[1]), Text(b[0]), Text(b[1]))
+        parts.append(table)
+        lines = [" · ".join(extra)] if extra else []
+        if shares:
+            lines.append(
+                "chose: "
+                + " · ".join(f"{one_line(c, 30)} {rate_cell(r, with_n=False)}" for c, r in shares)
+            )
+        lines.extend(metrics_lines)
+        parts.extend(Text(clean(line, 600), no_wrap=True, overflow="ellipsis") for line in lines)
     else:
-        parts.append(proxies_panel(state))
-    flights = in_flight_table(state)
-    if flights is not None:
-        parts.append(flights)
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column(style="dim", no_wrap=True)
+        table.add_column()
+        for label, value in rows:
+            table.add_row(Text(label), Text(value))
+        for cat, rate in shares[:8]:
+            table.add_row(Text(f"chose {one_line(cat, 30)}"), Text(rate_cell(rate)))
+        for line in extra:
+            label, _, value = line.partition(" ")
+            table.add_row(Text(label), Text(value))
+        parts.append(table)
+        parts.extend(Text(clean(line, 600)) for line in metrics_lines)
+    title = f"running proxies · {state.done} finished episodes · 95% intervals"
+    if metrics_lines:
+        title = "proxies · metrics.json · 95% intervals"
+    return Panel(Group(*parts), title=title, title_align="left", border_style="green")
+
+
+def run_view(state: RunWatch, width: int = 120, height: int | None = None) -> RenderableType:
+    """The whole watched run; within ``height`` rows when given (a terminal's).
+
+    Below :data:`~sandbox.display.live.COMPACT_BELOW` columns the step and the proxies are
+    stacked and every row is one line; the episodes in flight get the rows left over.
+    """
+    compact = width < COMPACT_BELOW
+    notes: list[RenderableType] = []
     for episode, error in state.errors[-3:]:
-        parts.append(Text(f"episode {episode} errored: {one_line(error, 200)}", style="yellow"))
+        notes.append(
+            Text(f"episode {episode} errored: {one_line(error, 200)}", style="yellow", no_wrap=True)
+        )
     if state.tail.bad_lines:
-        parts.append(Text(f"{state.tail.bad_lines} unreadable lines skipped", style="red"))
+        notes.append(Text(f"{state.tail.bad_lines} unreadable lines skipped", style="red"))
     if state.status == "running" and state.idle_s() > 30:
-        parts.append(
+        notes.append(
             Text(f"no new records for {_clock(state.idle_s())} (is the run still going?)", "dim")
         )
-    return Group(*parts)
+
+    def build(flights: int) -> RenderableType:
+        parts: list[RenderableType] = [title_line(state, compact), progress_line(state, compact)]
+        if state.latest is not None and state.in_flight and compact:
+            parts.append(watched_step(state.latest, width, compact=True))
+            parts.append(proxies_panel(state, compact=True))
+        elif state.latest is not None and state.in_flight:
+            grid = Table.grid(expand=True)
+            grid.add_column(ratio=3)
+            grid.add_column(ratio=2)
+            grid.add_row(watched_step(state.latest, max(40, width - 60)), proxies_panel(state))
+            parts.append(grid)
+        else:
+            parts.append(proxies_panel(state, compact=compact))
+        table = in_flight_table(state, flights)
+        if table is not None:
+            parts.append(table)
+        return Group(*parts, *notes)
+
+    if height is None:
+        return build(8)
+    console = Console(width=width, height=height, file=_NOWHERE)
+    flights = 8
+    view = build(flights)
+    while flights > 0 and rendered_height(console, view, width) > height:
+        flights -= 1
+        view = build(flights)
+    return view
 
 
 class RichRunView:
@@ -217,7 +305,8 @@ class RichRunView:
         self._drawn = 0.0
 
     def _render(self, state: RunWatch) -> RenderableType:
-        return run_view(state, self.console.width)
+        width, height = self.console.size
+        return run_view(state, width, height if self.live else None)
 
     def start(self, state: RunWatch) -> None:
         if not self.live:
@@ -313,12 +402,12 @@ class PlainRunView:
             )
 
 
-def sweep_view(state: SweepWatch) -> RenderableType:
-    """The watched sweep: its table."""
+def sweep_view(state: SweepWatch, width: int = 200) -> RenderableType:
+    """The watched sweep: its table (compact below 100 columns)."""
     title = one_line(str(state.path), 200)
     if not state.rows:
         return Text(f"{title}: no job has started yet", style="yellow")
-    return sweep_table(state.rows, state.planned, title=title)
+    return sweep_table(state.rows, state.planned, title=title, width=width)
 
 
 class RichSweepView:
@@ -334,7 +423,10 @@ class RichSweepView:
         if not self.live:
             return
         self._live = Live(
-            sweep_view(state), console=self.console, auto_refresh=False, transient=False
+            sweep_view(state, self.console.width),
+            console=self.console,
+            auto_refresh=False,
+            transient=False,
         )
         self._live.start(refresh=True)
         self._drawn = time.monotonic()
@@ -344,16 +436,16 @@ class RichSweepView:
         if self._live is not None and now - self._drawn >= (
             MIN_REDRAW_S if changed else MAX_REDRAW_S
         ):
-            self._live.update(sweep_view(state), refresh=True)
+            self._live.update(sweep_view(state, self.console.width), refresh=True)
             self._drawn = now
 
     def stop(self, state: SweepWatch) -> None:
         if self._live is not None:
-            self._live.update(sweep_view(state), refresh=True)
+            self._live.update(sweep_view(state, self.console.width), refresh=True)
             self._live.stop()
             self._live = None
         else:
-            self.console.print(sweep_view(state))
+            self.console.print(sweep_view(state, self.console.width))
         if state.over:
             self.console.print(Text(f"sweep finished: {one_line(str(state.path), 300)}"))
 
@@ -421,12 +513,17 @@ def watch(
     if not interval > 0:
         raise ConfigError(f"--interval must be a positive number of seconds, got {interval}")
     console = console or default_console()
-    if not once and not Path(path).exists():
-        # Started together with the run: give Hydra a moment to make the directory.
-        deadline = time.monotonic() + APPEAR_WAIT_S
-        while not Path(path).exists() and time.monotonic() < deadline:
+    deadline = time.monotonic() + APPEAR_WAIT_S
+    while True:
+        # Started together with the run: give it a moment to make the directory and write its
+        # first file (the run checks its inputs before it writes anything).
+        try:
+            kind = kind_of(path)
+            break
+        except RunDirError:
+            if once or time.monotonic() >= deadline or not _fresh(Path(path)):
+                raise
             time.sleep(min(interval, 0.2))
-    kind = kind_of(path)
     if job is not None:
         if kind != "sweep":
             raise RunDirError(f"--job applies to a sweep directory; {path} is a run directory")
@@ -444,6 +541,15 @@ def watch(
         )
         follow_sweep(path, sweep_view_, interval=interval, once=once)
     return 0
+
+
+def _fresh(path: Path) -> bool:
+    """``path`` does not exist yet, or was made in the last :data:`APPEAR_WAIT_S` seconds (a
+    run starting there); an older folder that is not a run is an error at once."""
+    try:
+        return time.time() - path.stat().st_mtime < APPEAR_WAIT_S
+    except FileNotFoundError:
+        return True
 
 
 def default_console() -> Console:

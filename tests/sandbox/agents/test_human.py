@@ -61,16 +61,57 @@ def test_bad_answers_are_asked_again() -> None:
 
 
 def test_report_asks_a_rating_then_a_note() -> None:
-    builder = HumanBuilder(
-        console=_console(), input_stream=io.StringIO("1\n0\n8\n5\nfine, thanks\n")
-    )
+    builder = HumanBuilder(console=_console(), input_stream=io.StringIO("0\n8\n5\nfine, thanks\n"))
     action = _play(builder, _turn([ActionKind.REPORT]))
     assert action == Action(ActionKind.REPORT, 5, "fine, thanks")
 
 
 def test_submit_insists_on_some_text() -> None:
-    builder = HumanBuilder(console=_console(), input_stream=io.StringIO("1\n\n42\n"))
+    builder = HumanBuilder(console=_console(), input_stream=io.StringIO("\n42\n"))
     assert _play(builder, _turn([ActionKind.SUBMIT])) == Action(ActionKind.SUBMIT, 0, "42")
+
+
+def _work_step() -> Turn:
+    """A real TaskChoice work step: its text lists SUBMIT, then REFUSE."""
+    import gymnasium
+
+    import environments  # noqa: F401
+
+    env = gymnasium.make("WelfareSandbox/TaskChoice-v0", allow_refuse=True)
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(Action(ActionKind.TASK, 0))
+    env.close()
+    return Turn(obs, {}, 1)
+
+
+def test_actions_are_numbered_in_the_order_the_text_lists_them() -> None:
+    turn = _work_step()
+    text = turn.observation["text"]
+    assert text.index("- SUBMIT") < text.index("- REFUSE")  # the order the player reads
+    assert ActionKind.REFUSE < ActionKind.SUBMIT  # ... which is not the enum's order
+    console = _console()
+    builder = HumanBuilder(console=console, input_stream=io.StringIO("1\nmy work\n"))
+    # Typing 1 hands in the work (it used to refuse the task).
+    assert _play(builder, turn) == Action(ActionKind.SUBMIT, 0, "my work")
+    shown = console.export_text()
+    assert "1) SUBMIT" in shown and "2) REFUSE" in shown
+
+
+def test_a_single_action_asks_no_number() -> None:
+    console = _console()
+    builder = HumanBuilder(console=console, input_stream=io.StringIO("42\n"))
+    assert _play(builder, _turn([ActionKind.SUBMIT])) == Action(ActionKind.SUBMIT, 0, "42")
+    shown = console.export_text()
+    assert "Action [1-1]" not in shown and "1) SUBMIT" not in shown
+    assert "SUBMIT (the only one now)" in shown and "Your work" in shown
+
+
+def test_a_single_action_without_questions_waits_for_enter() -> None:
+    console = _console()
+    builder = HumanBuilder(console=console, input_stream=io.StringIO("fly\n\n"))
+    assert _play(builder, _turn([ActionKind.WAIT])) == Action(ActionKind.WAIT, 0, "")
+    shown = console.export_text()
+    assert "Action [1-1]" not in shown and "Press Enter to WAIT" in shown
 
 
 @pytest.mark.parametrize("answers", ["", "1\n", "q\n"])
@@ -102,8 +143,9 @@ def _human_run(
 
 
 def test_a_person_plays_a_whole_episode_into_a_normal_run(compose_cfg, monkeypatch, tmp_path):
-    # Take task A, hand in work, then rest: the kinds are listed in enum order each step.
-    run_dir, console = _human_run(compose_cfg, monkeypatch, tmp_path, "1\nA\n2\nmy answer\n2\n")
+    # Take task A, hand in work, then rest: the actions are numbered as the text lists them
+    # (the work step lists SUBMIT first, then REFUSE).
+    run_dir, console = _human_run(compose_cfg, monkeypatch, tmp_path, "1\nA\n1\nmy answer\n2\n")
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["status"] == "complete" and manifest["agent"]["name"] == "human"
     steps = [r for r in store.read_records(run_dir / "episodes.jsonl") if r["type"] == "step"]

@@ -79,7 +79,7 @@ def test_plain_display_keeps_one_line_and_no_escapes(hostile):
     )
     out = stream.getvalue()
     assert "\x1b" not in out and "\x07" not in out
-    assert len(out.splitlines()) == 3
+    assert len(out.splitlines()) == 4  # header, run directory, message, episode
 
 
 def test_live_display_runs_and_summarises(tmp_path):
