@@ -14,6 +14,14 @@ A *bank* is the list of things an environment can put in front of an agent. Two 
 Every failure, for any input bytes, raises :class:`sandbox.errors.BankError` with one message
 naming the file, the entry (index and id when known) and the field, what was expected, what
 came, and the fix. Nothing else escapes the loaders.
+
+Work is bounded on any input. YAML is read with libyaml's parser where PyYAML has it (about
+five times faster than the pure-Python one), through a loader that refuses aliases expanding
+the document past :data:`MAX_YAML_EXPANSION` times its own size (a "billion laughs") and
+aliases that contain themselves. Messages show at most a few dozen characters of any value,
+without ever rendering the whole of it. A bank file is at most :data:`MAX_BANK_BYTES`; one over
+:data:`LARGE_BANK_BYTES` is announced with a warning before it is read (it takes seconds), and
+every load is logged with its time at INFO. A CSV/TSV cell is at most :data:`MAX_CELL_CHARS`.
 """
 
 from __future__ import annotations
@@ -21,8 +29,10 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import logging
 import math
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,6 +46,10 @@ from sandbox.errors import BankError
 
 __all__ = [
     "CHECKER_TYPES",
+    "LARGE_BANK_BYTES",
+    "MAX_BANK_BYTES",
+    "MAX_CELL_CHARS",
+    "MAX_YAML_EXPANSION",
     "PROMPT_COLUMNS",
     "TASK_FIELDS",
     "Checker",
@@ -44,8 +58,25 @@ __all__ = [
     "default_task_bank_path",
     "load_prompts",
     "load_tasks",
+    "read_yaml",
     "resolve_bank",
+    "show_value",
 ]
+
+log = logging.getLogger(__name__)
+
+#: Largest bank file read, in bytes (64 MiB: about 280,000 tasks of the shipped bank's size).
+#: Reading a YAML bank of this size takes about a minute and a few GB of memory.
+MAX_BANK_BYTES = 64 * 2**20
+#: Banks larger than this (4 MiB, about 17,000 tasks) are announced with a warning before reading.
+LARGE_BANK_BYTES = 4 * 2**20
+#: A YAML document may expand through aliases to at most this many times its own size (counted
+#: as characters of scalars plus one per node) plus :data:`_EXPANSION_ALLOWANCE`. A document
+#: without aliases never comes near it; a "billion laughs" of 1 KB expands 10^9 times.
+MAX_YAML_EXPANSION = 10
+_EXPANSION_ALLOWANCE = 1_000_000
+#: Longest cell of a CSV/TSV table (1 MiB of text: a prompt is rarely over a few thousand).
+MAX_CELL_CHARS = 2**20
 
 #: The columns a prompt table must have (more are allowed and ignored).
 PROMPT_COLUMNS: tuple[str, ...] = ("content", "subcategory", "category")
@@ -317,11 +348,24 @@ def _require_file(path: Path) -> tuple[int, int]:
 
 
 def _read_text(path: Path) -> str:
-    """The file's text, decoded as UTF-8 (a byte-order mark is dropped)."""
+    """The file's text, decoded as UTF-8 (a byte-order mark is dropped); at most MAX_BANK_BYTES."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(MAX_BANK_BYTES + 1)
     except OSError as err:
         raise BankError(f"{path.name}: cannot read {str(path)!r}: {err.strerror or err}.") from None
+    if len(raw) > MAX_BANK_BYTES:
+        raise BankError(
+            f"{path.name}: the bank is larger than the limit of {MAX_BANK_BYTES // 2**20} MiB "
+            f"(about 280,000 tasks). Fix: split it into several banks and run each, or sample "
+            "the tasks you need into a smaller file."
+        )
+    if len(raw) > LARGE_BANK_BYTES:
+        log.warning(
+            "%s: reading a large bank (%.1f MB); this takes a few seconds per 10 MB",
+            path.name,
+            len(raw) / 1e6,
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -352,26 +396,140 @@ def _load_tasks_cached(path: Path, size: int, mtime_ns: int) -> tuple[Task, ...]
     """Load tasks; the (size, mtime) arguments only key the cache so an edited file reloads."""
     del size, mtime_ns
     suffix = _suffix_of(path)
+    start = time.perf_counter()
     if suffix in _SUFFIX_DELIMITERS:
-        return _tasks_from_table(path, _SUFFIX_DELIMITERS[suffix])
+        tasks = _tasks_from_table(path, _SUFFIX_DELIMITERS[suffix])
+    else:
+        tasks = _tasks_from_yaml(path.name, read_yaml(path))
+    log.info("%s: %d tasks loaded in %.2f s", path.name, len(tasks), time.perf_counter() - start)
+    return tasks
+
+
+# libyaml's parser where PyYAML was built with it; the constructor is the same safe one.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if not getattr(yaml, "__with_libyaml__", False):  # pragma: no cover - depends on the build
+    _SafeLoader = yaml.SafeLoader
+
+
+class _ExpansionError(Exception):
+    """A document whose aliases expand too far, or contain themselves (internal)."""
+
+    def __init__(self, problem: str, node: yaml.Node) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.line = node.start_mark.line + 1 if node.start_mark else 0
+
+
+class _BankLoader(_SafeLoader):  # type: ignore[misc, valid-type]
+    """PyYAML's safe loader, refusing alias expansion past the document's budget."""
+
+    budget = _EXPANSION_ALLOWANCE
+    may_alias = True
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None and self.may_alias:
+            _check_expansion(node, self.budget)
+        return node
+
+
+def _check_expansion(root: yaml.Node, budget: int) -> None:
+    """Refuse a node graph whose expanded size (scalar characters + nodes) exceeds ``budget``.
+
+    An alias is the node it names, so the graph is a DAG; each distinct collection is sized
+    once, children first, with an explicit stack (no recursion on deep documents). A
+    collection met again while it is still open contains itself: a cycle.
+    """
+    scalar = yaml.ScalarNode
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        key = id(node)
+        if key in sizes:
+            stack.pop()
+            continue
+        if type(node) is scalar:
+            sizes[key] = 1 + len(node.value)
+            stack.pop()
+            continue
+        children = (
+            node.value
+            if type(node) is yaml.SequenceNode
+            else [part for pair in node.value for part in pair]
+        )
+        if key not in open_nodes:
+            open_nodes.add(key)
+            pending = [c for c in children if type(c) is not scalar and id(c) not in sizes]
+            if pending:
+                for child in pending:
+                    if id(child) in open_nodes:
+                        raise _ExpansionError("an alias refers to a node that contains it", child)
+                stack.extend(pending)
+                continue
+        total = 1
+        for child in children:
+            total += 1 + len(child.value) if type(child) is scalar else sizes[id(child)]
+        if total > budget:
+            raise _ExpansionError("aliases expand the document too far", node)
+        open_nodes.discard(key)
+        sizes[key] = total
+        stack.pop()
+
+
+def read_yaml(path: str | Path) -> object:
+    """Read a YAML bank file safely, with bounded work, for any bank loader.
+
+    The file is at most :data:`MAX_BANK_BYTES`, read as UTF-8 with PyYAML's safe constructor
+    (on libyaml's parser where available); aliases may expand the document to at most
+    :data:`MAX_YAML_EXPANSION` times its size, and none may contain itself.
+
+    Args:
+        path: The YAML file.
+
+    Returns:
+        The document (``None`` for an empty one).
+
+    Raises:
+        BankError: One line naming the file, the place and the fix, for any problem.
+    """
+    path = Path(path)
     text = _read_text(path)
+    loader = _BankLoader(text)
+    loader.budget = MAX_YAML_EXPANSION * len(text) + _EXPANSION_ALLOWANCE
+    loader.may_alias = "&" in text  # no anchor, no alias (an alias to no anchor is an error)
     try:
-        data = yaml.safe_load(text)
+        return loader.get_single_data()
+    except _ExpansionError as err:
+        raise BankError(
+            f"{path.name}: bad YAML at line {err.line}: {err.problem} (more than "
+            f"{MAX_YAML_EXPANSION} times the file's {len(text):,} characters, a 'billion "
+            "laughs'). Fix: write the values out instead of repeating them through aliases "
+            "(*name)."
+        ) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = err.problem or err.context or "invalid YAML"
+        problem = _one_line(err.problem or err.context or "invalid YAML")[:200]
         raise BankError(
             f"{path.name}: bad YAML{where}: {problem}. Fix: correct the syntax there (quote "
             "strings holding ':' or '#', indent list items consistently)."
         ) from None
     except yaml.YAMLError as err:  # e.g. a reader error on a control character
-        raise BankError(f"{path.name}: bad YAML: {_one_line(str(err))}. Fix: correct it.") from None
+        problem = _one_line(str(err))[:200]
+        raise BankError(f"{path.name}: bad YAML: {problem}. Fix: correct it.") from None
     except RecursionError:
         raise BankError(
             f"{path.name}: bad YAML: nesting too deep to read. Fix: flatten the structure."
         ) from None
-    return _tasks_from_yaml(path.name, data)
+    except ValueError as err:  # e.g. an integer of more than 4,300 digits
+        raise BankError(
+            f"{path.name}: bad YAML: a value cannot be read: {_one_line(str(err))[:120]}. "
+            "Fix: shorten it, or quote it to make it text."
+        ) from None
+    finally:
+        loader.dispose()
 
 
 def _tasks_from_yaml(name: str, data: object) -> tuple[Task, ...]:
@@ -421,8 +579,8 @@ def _tasks_from_yaml(name: str, data: object) -> tuple[Task, ...]:
         task = _task_from_entry(name, index, entry)
         if task.id in seen:
             raise BankError(
-                f"{name}: task #{index} (id {task.id!r}), field 'id': duplicate id, already used "
-                f"by task #{seen[task.id]}. Fix: give each task a unique id."
+                f"{name}: task #{index} (id {_show(task.id)}), field 'id': duplicate id, already "
+                f"used by task #{seen[task.id]}. Fix: give each task a unique id."
             )
         seen[task.id] = index
         tasks.append(task)
@@ -438,7 +596,7 @@ def _task_from_entry(name: str, index: int, entry: object) -> Task:
         )
     raw_id = entry.get("id")
     if isinstance(raw_id, str) and raw_id.strip():
-        where = f"{where} (id {raw_id!r})"
+        where = f"{where} (id {_show(raw_id)})"
     for key in entry:
         if key not in TASK_FIELDS:
             raise BankError(
@@ -636,14 +794,18 @@ def _read_table(path: Path, delimiter: str) -> tuple[tuple[PromptRow, ...], list
             f"'{delimiter.join(PROMPT_COLUMNS)}' and at least one row. Fix: add them."
         )
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    last_line = 0  # the line the last complete record ended on
+    # The csv module's cell limit is process-wide (131,072 by default); set ours while reading.
+    previous_limit = csv.field_size_limit(MAX_CELL_CHARS)
     try:
         header = [cell.strip() for cell in next(reader)]
+        last_line = reader.line_num
         columns = {column: header.index(column) for column in PROMPT_COLUMNS if column in header}
         missing = [column for column in PROMPT_COLUMNS if column not in columns]
         if missing:
             raise BankError(
                 f"{name}: header (line 1): wrong columns: expected {', '.join(PROMPT_COLUMNS)} "
-                f"(others allowed), found {', '.join(map(repr, header)) or 'nothing'}; missing "
+                f"(others allowed), found {_show(header, 120)[1:-1] or 'nothing'}; missing "
                 f"{', '.join(missing)}. Fix: make the first line the header "
                 f"'{delimiter.join(PROMPT_COLUMNS)}'"
                 + (" (this file is read as TSV: tab-separated)." if delimiter == "\t" else ".")
@@ -659,11 +821,15 @@ def _read_table(path: Path, delimiter: str) -> tuple[tuple[PromptRow, ...], list
         levels: list[float] = []
         stem = path.stem
         for cells in reader:
+            record_line, last_line = last_line + 1, reader.line_num
             if not cells or (len(cells) == 1 and not cells[0].strip()):
                 continue  # blank lines separate nothing and are harmless
             number = len(rows) + 1
             row_id = f"{stem}-{number:04d}"
-            where = f"{name}: row {number} (line {reader.line_num}, id {row_id!r})"
+            lines = f"line {record_line}" + (
+                f"-{reader.line_num}" if reader.line_num > record_line else ""
+            )
+            where = f"{name}: row {number} ({lines}, id {row_id!r})"
             if len(cells) != len(header):
                 raise BankError(
                     f"{where}: expected {len(header)} fields like the header, found {len(cells)}. "
@@ -681,10 +847,20 @@ def _read_table(path: Path, delimiter: str) -> tuple[tuple[PromptRow, ...], list
             )
             levels.append(_table_level(where, cells[level_at] if level_at is not None else ""))
     except csv.Error as err:
+        kind = "TSV" if delimiter == "\t" else "CSV"
+        if "field larger than field limit" in str(err):
+            raise BankError(
+                f"{name}: the {kind} record starting at line {last_line + 1} has a cell longer "
+                f"than the limit of {MAX_CELL_CHARS:,} characters. Fix: shorten that cell (or "
+                "split its text over several rows); if no cell there is meant to be that long, "
+                "close the quote opened in it."
+            ) from None
         raise BankError(
-            f"{name}: unreadable {'TSV' if delimiter == chr(9) else 'CSV'} at line "
-            f"{reader.line_num}: {err}. Fix: check quoting on that line."
+            f"{name}: unreadable {kind} at line {reader.line_num}: {err}. "
+            "Fix: check quoting on that line."
         ) from None
+    finally:
+        csv.field_size_limit(previous_limit)
     if not rows:
         raise BankError(
             f"{name}: the table has a header but no rows; expected at least one. Fix: add rows."
@@ -749,9 +925,51 @@ def _kind(value: object) -> str:
     return f"{kind} {_show(value)}"
 
 
-def _show(value: object, limit: int = 60) -> str:
-    text = repr(value)
+def show_value(value: object, limit: int = 60) -> str:
+    """A repr of ``value`` cut to ``limit`` characters, built without rendering all of it.
+
+    ``repr()`` of a structure shared through YAML aliases can be gigabytes long; this walks
+    only as much of the value as the limit shows. Control and bidi characters appear escaped
+    (as ``repr`` escapes them), so the text is safe to print.
+    """
+    text = _bounded_repr(value, limit + 1)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_show = show_value
+
+
+def _bounded_repr(value: object, budget: int) -> str:
+    """About ``budget`` characters of ``repr(value)`` (more only by one element's ellipsis)."""
+    if isinstance(value, str):
+        return repr(value[:budget])
+    if isinstance(value, bool | float) or value is None:
+        return repr(value)
+    if isinstance(value, int):  # str() of an int over 4,300 digits raises; show its size
+        if value.bit_length() < 13_000:
+            return repr(value)
+        return f"<an integer of about {int(value.bit_length() * 0.30103):,} digits>"
+    if isinstance(value, list | tuple | dict):
+        opening, closing = ("{", "}") if isinstance(value, dict) else ("[", "]")
+        if isinstance(value, tuple):
+            opening, closing = "(", ")"
+        parts: list[str] = []
+        used = 1
+        items = value.items() if isinstance(value, dict) else value
+        for item in items:
+            if used >= budget:
+                parts.append("...")
+                break
+            if isinstance(value, dict):
+                key, inner = item
+                text = _bounded_repr(key, budget - used) + ": "
+                text += _bounded_repr(inner, budget - used - len(text))
+            else:
+                text = _bounded_repr(item, budget - used)
+            parts.append(text)
+            used += len(text) + 2
+        return opening + ", ".join(parts) + closing
+    return f"<{type(value).__name__}>"
 
 
 def _one_line(text: str) -> str:
