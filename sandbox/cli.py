@@ -11,6 +11,8 @@ Errors a user caused print one or two lines and exit with status 2; ``--debug`` 
 from __future__ import annotations
 
 import argparse
+import difflib
+import errno
 import logging
 import os
 import sys
@@ -33,8 +35,13 @@ wsb report PATH [--format table|md|csv|json|html] [--out FILE] [--plots DIR] [--
                                proxies with intervals; a sweep's effects against its control
 wsb envs                       list the registered environments
 wsb fake-api [--port N ...]    serve the loopback fake Messages API (for the Claude path offline)
-wsb run --help                 the config groups and their options
+wsb run --help                 the config groups, launchers and keys of wsb run
+wsb --version                  the installed version
 """
+
+
+#: The subcommands, for "unknown command" and "did you mean".
+COMMANDS = ("run", "watch", "replay", "report", "envs", "fake-api", "version")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,35 +51,113 @@ def main(argv: Sequence[str] | None = None) -> int:
     if debug:
         args.remove("--debug")
         os.environ["HYDRA_FULL_ERROR"] = "1"
+    debug = debug or os.environ.get("HYDRA_FULL_ERROR") == "1"
     if not args or args[0] in ("-h", "--help", "help"):
-        print(USAGE, end="")
-        return 0
+        return _print(USAGE)
+    if args[0] in ("--version", "-V", "version"):
+        return _print(f"wsb (welfare-sandbox) {_version()}\n")
     command, rest = args[0], args[1:]
     try:
-        if command == "run":
-            return _run_hydra(rest)
-        if command == "envs":
-            return _envs(rest)
-        if command == "watch":
-            return _watch(rest)
-        if command == "replay":
-            return _replay(rest)
-        if command == "report":
-            return _report(rest)
-        if command == "fake-api":
-            from sandbox.llm.fake_server import main as fake_api_main
-
-            return int(fake_api_main(rest) or 0)
+        code = _dispatch(command, rest)
+        if code is None:
+            close = difflib.get_close_matches(command, COMMANDS, n=1)
+            hint = f" Did you mean wsb {close[0]}?" if close else ""
+            print(
+                f"error: unknown command {command!r}; expected one of {', '.join(COMMANDS)} "
+                f"(wsb --help says what each does).{hint}",
+                file=sys.stderr,
+            )
+            return 2
+        sys.stdout.flush()  # a reader that went away shows here, inside the try
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except SandboxError as exc:
-        if debug or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if debug:
             traceback.print_exc()  # then the same one line and status as without --debug
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the user gave cannot be read or written (not a bug of ours)
+        if debug:
+            traceback.print_exc()
+        print(f"error: {os_error_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    print(f"error: unknown command {command!r}\n\n{USAGE}", file=sys.stderr, end="")
-    return 2
+
+
+def _dispatch(command: str, rest: list[str]) -> int | None:
+    """Run one subcommand; ``None`` when there is no such command."""
+    if command == "run":
+        return _run_hydra(rest)
+    if command == "envs":
+        return _envs(rest)
+    if command == "watch":
+        return _watch(rest)
+    if command == "replay":
+        return _replay(rest)
+    if command == "report":
+        return _report(rest)
+    if command == "fake-api":
+        from sandbox.llm.fake_server import main as fake_api_main
+
+        return int(fake_api_main(rest) or 0)
+    return None
+
+
+def _print(text: str) -> int:
+    try:
+        print(text, end="")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _stdout_closed()
+    return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("welfare-sandbox")
+    except PackageNotFoundError:  # a source tree on sys.path without an install
+        return "unknown (not installed: pip install -e .)"
+
+
+#: Exit status after the reader of stdout went away: 128 + SIGPIPE, as a shell reports for a
+#: program that SIGPIPE ended (``yes | head -1``).
+EXIT_PIPE_CLOSED = 141
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``wsb envs | head -1``): stop quietly.
+
+    Python ignores SIGPIPE, so a write to a closed pipe raises BrokenPipeError. As Python's
+    documentation of the signal module advises ("Note on SIGPIPE"), stdout is pointed at
+    devnull so that the flush at interpreter exit cannot raise again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_PIPE_CLOSED
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an OSError on a user's path: what failed, why, and the fix."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    reason = exc.strerror or str(exc)
+    fixes = {
+        errno.EACCES: "choose a path you can write, or change its permissions",
+        errno.EPERM: "choose a path you can write, or change its permissions",
+        errno.EROFS: "the file system is read-only; choose a path on a writable one",
+        errno.ENOSPC: "the disk is full; free space or choose a path on another disk",
+        errno.EDQUOT: "the disk quota is used up; free space or choose another path",
+        errno.ENOENT: "check the path (does every folder in it exist?)",
+        errno.ENOTDIR: "a part of the path is a file, not a folder; check the path",
+        errno.EEXIST: "a part of the path is a file, not a folder; check the path",
+        errno.EISDIR: "the path is a folder; give a file name",
+    }
+    fix = fixes.get(exc.errno or 0, "check the path and try again")
+    return f"cannot use {where}{reason}; {fix}"
 
 
 def _envs(rest: list[str]) -> int:
@@ -143,6 +228,7 @@ def _report(rest: list[str]) -> int:
     parser.add_argument("--out", type=Path, help="write to this file instead of stdout")
     parser.add_argument("--plots", type=Path, help="also write the figures as PNG files here")
     args = parser.parse_args(rest)
+    _check_report_args(args)  # before loading runs: that can take a minute
     from sandbox.report import build_report, emit, require_plots, write_plots
 
     if args.fmt == "html" or args.plots is not None:
@@ -155,8 +241,81 @@ def _report(rest: list[str]) -> int:
     return 0
 
 
+def _check_report_args(args: argparse.Namespace) -> None:
+    """Refuse an unwritable ``--out`` or ``--plots`` and an unknown ``--control`` at once."""
+    from sandbox.errors import ConfigError
+    from sandbox.overrides import check_writable
+
+    if args.out is not None:
+        if args.out.is_dir():
+            raise ConfigError(
+                f"--out {args.out} is a folder; expected a file name, e.g. "
+                f"--out {args.out / ('report.' + {'table': 'txt'}.get(args.fmt, args.fmt))}"
+            )
+        check_writable(args.out.parent, "the folder of --out", "--out FILE")
+    if args.plots is not None:
+        check_writable(args.plots, "the --plots folder", "--plots DIR")
+    if args.control is not None:
+        _check_control(args.path, args.control)
+
+
+def _check_control(path: Path, wanted: str) -> None:
+    """Refuse a ``--control`` that names no job of the sweep, from its small files only.
+
+    Accepts what the report accepts (an intervention name, a job number or directory, or the
+    overrides that tell a job apart, joined by commas); the report then picks the job.
+    """
+    import yaml
+
+    from sandbox import store
+    from sandbox.report import ReportError
+    from sandbox.sweep import job_dirs
+
+    if not path.is_dir() or store.is_run_dir(path):
+        return  # the report says what is wrong with a run or a missing path, at once
+    jobs = job_dirs(path)
+    names, accepted, override_sets = [], set(), []
+    for job in jobs:
+        rel = job.relative_to(path).as_posix()
+        overrides = job / ".hydra" / "overrides.yaml"
+        try:
+            run = store.read_json(job / store.RUN_JSON)
+            listed = yaml.safe_load(overrides.read_text("utf-8")) if overrides.is_file() else []
+        except (SandboxError, OSError, yaml.YAMLError):
+            return  # a damaged job: the report says so in its own words
+        intervention = run.get("intervention")
+        name = intervention.get("name") if isinstance(intervention, dict) else None
+        names.append(str(name) if name else rel)
+        accepted |= {rel, rel.split("-", 1)[0], str(name)}
+        override_sets.append({str(o) for o in listed or []})
+    if not jobs or wanted in accepted or any(_joins(wanted, s) for s in override_sets):
+        return
+    shown = ", ".join(dict.fromkeys(names))
+    raise ReportError(
+        f"--control {wanted!r} names no condition of this sweep; expected one of: {shown} "
+        f"(or a job number 0-{len(jobs) - 1})"
+    )
+
+
+def _joins(text: str, items: set[str]) -> bool:
+    """Whether ``text`` is some of ``items`` joined by commas (a condition's override label)."""
+    reachable = {0}
+    for end in range(1, len(text) + 1):
+        if any(
+            text[start:end] in items and (end == len(text) or text[end] == ",")
+            for start in reachable
+        ):
+            reachable.add(end + 1)
+    return len(text) + 1 in reachable
+
+
 def _run_hydra(rest: list[str]) -> int:
     """Hand the overrides to the Hydra app (it parses ``sys.argv`` itself)."""
+    if "--help" in rest or "-h" in rest:  # Hydra's own help lists schemas, not the launchers
+        from sandbox.overrides import run_help
+        from sandbox.paths import config_dir as help_config_dir
+
+        return _print(run_help(help_config_dir()))
     import hydra
 
     from sandbox.config import register_configs
