@@ -1374,9 +1374,11 @@ def with_config_price(prices: PriceTable, cfg: LLMAgentConfig) -> PriceTable:
 #: Assumptions of :func:`estimate_cost` where the caller gives no measured sizes, in tokens.
 ESTIMATE_TOOLS_TOKENS = 700
 ESTIMATE_OBSERVATION_TOKENS = 300
-ESTIMATE_ANSWER_TOKENS = 80
-#: Tokens of the assistant's tool call and of the result wrapping, per step.
-ESTIMATE_CALL_TOKENS = 45
+#: Output tokens of one answer: a tool call with a short note (the call is also what the
+#: next prompt carries as the assistant turn).
+ESTIMATE_ANSWER_TOKENS = 50
+#: Tokens of a tool result's wrapping (ids, type), per step.
+ESTIMATE_CALL_TOKENS = 15
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,3 +97,33 @@ def test_cli_run_keeps_the_key_out_of_every_file_and_replays_from_cache(make_fak
             assert PLANTED.encode() not in path.read_bytes(), path
     for out in (first.stdout, first.stderr, second.stdout, second.stderr):
         assert PLANTED not in out
+
+
+def test_another_seed_makes_its_own_requests_and_the_same_seed_replays(
+    compose_cfg, make_fake_api, tmp_path, monkeypatch
+):
+    # ThinkTank's first observations are the same whatever the seed: a cache keyed without
+    # the seed would replay seed 0's answers as seed 1's "new" samples.
+    url = make_fake_api()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", PLANTED)
+    common = (
+        "experiment=think_tank",
+        "agent=claude",
+        f"agent.base_url={url}",
+        f"agent.cache_dir={tmp_path}/cache",
+        "episodes=2",
+        "env.kwargs.steps=4",
+    )
+
+    def requests() -> int:
+        return fetch_json(url, "/_stats")["requests"]
+
+    assert runner.run(compose_cfg(*common, "seed=0"), tmp_path / "s0", Silent()).status == (
+        "complete"
+    )
+    first = requests()
+    assert first > 0
+    runner.run(compose_cfg(*common, "seed=1"), tmp_path / "s1", Silent())
+    assert requests() == 2 * first  # seed 1 shares no request with seed 0
+    runner.run(compose_cfg(*common, "seed=1"), tmp_path / "s1-again", Silent())
+    assert requests() == 2 * first  # the same seed again makes none

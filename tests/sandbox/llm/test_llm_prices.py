@@ -7,23 +7,36 @@ from pathlib import Path
 import pytest
 
 from sandbox.errors import ConfigError
+from sandbox.llm import models
 from sandbox.llm.prices import PriceTable, load_prices
 from sandbox.records import Usage
 
 
-def test_shipped_table_has_current_models_and_provenance():
+def test_shipped_table_prices_every_current_model_and_no_retired_one():
     table = load_prices()
     assert table.source and table.as_of
-    for model in ("claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-1"):
+    unpriced = {m for m in models.CURRENT_MODELS if table.get(m) is None}
+    assert unpriced == {"claude-mythos-preview"}  # no public price
+    assert not [m for m in table.models if m in models.RETIRED_MODELS]
+    assert set(table.models) <= set(models.CURRENT_MODELS)
+    for model in table.models:
         price = table.get(model)
         assert price is not None and price.output > price.input > price.cache_read
-        assert price.cache_write > price.input
+        assert price.cache_write_1h > price.cache_write > price.input
+    # Read multipliers differ by model: 0.1x on Haiku 4.5, 0.05x on Opus 5.5, 0.025x on Fable 5.1.
+    for model, ratio in (
+        ("claude-haiku-4-5", 0.1),
+        ("claude-opus-5-5", 0.05),
+        ("claude-fable-5-1", 0.025),
+    ):
+        price = table.get(model)
+        assert price is not None and price.cache_read == pytest.approx(ratio * price.input)
 
 
 def test_dated_ids_take_the_alias_price():
     table = load_prices()
     assert table.get("claude-haiku-4-5-20251001") == table.get("claude-haiku-4-5")
-    assert table.get("claude-opus-4-1-20250805") == table.get("claude-opus-4-1")
+    assert table.get("claude-opus-4-5-20251101") == table.get("claude-opus-4-5")
     assert table.get("claude-opus-4-50") is None
     assert table.get("gpt-something") is None
 
