@@ -5,7 +5,26 @@ choice to plain-text answers, same cache, budget, limiter, retries and transcrip
 wire format differs: tools are ``function`` tools, the forced choice is ``"required"``, tool
 results are ``role: tool`` messages, and the system prompt is the first message. Servers cache
 prompts on their own, so no cache markers are sent; ``prompt_tokens_details.cached_tokens``
-is recorded as ``cache_read_input_tokens``.
+is recorded as ``cache_read_input_tokens``. A response without ``usage`` (some servers send
+none) is recorded as unreported, so its cost is ``null``, not 0.
+
+Servers as they really are (:meth:`OpenAIChatAdapter.classify` reads their messages):
+
+- vLLM started without ``--enable-auto-tool-choice --tool-call-parser`` answers 400
+  ``"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set``
+  (and, in newer versions, ``tool_choice="required" requires --tool-call-parser to be set``),
+  see vLLM's ``entrypoints/openai/serving_chat.py``; older versions' 400 ``tool_choice =
+  "required" is not supported!`` rejects only the forced choice;
+- llama.cpp's ``llama-server`` without ``--jinja`` answers 500 ``server_error`` ``tools param
+  requires --jinja flag`` (``oaicompat_chat_params_parse`` in ``tools/server/utils.hpp``);
+- Ollama answers 400 ``... does not support tools`` for a model whose template has none.
+
+Each of these means the server takes no tools at all: the failure is not retried, and the run
+goes on with plain-text answers (mode ``text``: no ``tools``, no ``tool_choice``, the history's
+tool calls and results rewritten as plain turns, and an instruction naming the answers that
+:func:`~sandbox.agents.tools.parse_text_answer` reads). A rejected forced choice alone
+(``required``) falls back to ``auto`` first. Ollama accepts ``tool_choice`` and ignores it; the
+shared loop records that as ``forced_choice_ignored``.
 
 The ``openai`` package is an optional extra, imported only when the builder is made.
 """
@@ -27,7 +46,7 @@ from sandbox.agents.claude import (
     ToolResult,
     retry_after_from,
 )
-from sandbox.agents.tools import ToolCall, ToolSpec
+from sandbox.agents.tools import ToolCall, ToolSpec, answer_examples
 from sandbox.budget import Budget
 from sandbox.config import LLMAgentConfig, OpenAICompatAgentConfig
 from sandbox.errors import AgentError
@@ -42,6 +61,10 @@ MISSING_PACKAGE = (
 #: Sent when ``api_key_env`` is unset: local servers accept any key, and the SDK wants one.
 NO_KEY = "not-needed"
 
+#: Chat-completions ``finish_reason`` in the Messages API's words. OpenAI's reference
+#: (``ChatCompletion.choices[].finish_reason``): ``stop``, ``length`` (max_tokens reached),
+#: ``content_filter`` (content omitted by a content filter), ``tool_calls``, ``function_call``.
+#: A ``refusal`` string on the message (OpenAI's refusals) is a refusal too, see ``parse``.
 _FINISH = {
     "tool_calls": "tool_use",
     "function_call": "tool_use",
@@ -49,6 +72,74 @@ _FINISH = {
     "length": "max_tokens",
     "content_filter": "refusal",
 }
+
+#: Lower-case fragments of error messages by which a server says it takes no tools at all.
+NO_TOOLS_MESSAGES = (
+    # vLLM without --enable-auto-tool-choice / --tool-call-parser (HTTP 400).
+    "--enable-auto-tool-choice",
+    "--tool-call-parser",
+    # llama.cpp's llama-server without --jinja (HTTP 500 server_error).
+    "tools param requires --jinja",
+    # Ollama, for a model whose template has no tools (HTTP 400).
+    "does not support tools",
+)
+
+
+def rejects_tools(status: int | None, message: str) -> bool:
+    """Whether an error says that the server (or model) takes no tools at all."""
+    if status is None or status < 400:
+        return False
+    text = message.lower()
+    return any(fragment in text for fragment in NO_TOOLS_MESSAGES)
+
+
+def text_instruction(specs: Sequence[ToolSpec]) -> str:
+    """What a request without tools asks for: one line naming the action, as
+    :func:`~sandbox.agents.tools.parse_text_answer` reads it."""
+    options: list[str] = []
+    for spec in specs:
+        option = (spec.input_schema.get("properties") or {}).get("option") or {}
+        options.extend(str(o) for o in option.get("enum") or [])
+    letters = {letter: i for i, letter in enumerate(sorted(set(options)))}
+    examples = answer_examples(specs, letters)
+    lines = "\n".join(
+        f"- {example}: {spec.description}" for example, spec in zip(examples, specs, strict=True)
+    )
+    return (
+        "(No tools can be called here. Answer in words, and end your answer with one line "
+        "naming your choice, in one of these forms:\n" + lines + ")"
+    )
+
+
+def as_plain_turns(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation without tool calls: for a server that takes no tools.
+
+    An assistant turn's tool calls become text saying what was called; a tool result becomes
+    a user turn; turns of the same role in a row are joined, since many chat templates require
+    user and assistant turns to alternate.
+    """
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        role = str(message.get("role"))
+        content = message.get("content")
+        text = content if isinstance(content, str) else ""
+        if role == "assistant":
+            calls = [
+                f"(called {(c.get('function') or {}).get('name')} with "
+                f"{(c.get('function') or {}).get('arguments') or '{}'})"
+                for c in message.get("tool_calls") or []
+            ]
+            text = "\n".join(p for p in (text, *calls) if p)
+        elif role == "tool":
+            role = "user"
+        if out and out[-1]["role"] == role and role != "system":
+            out[-1] = {
+                "role": role,
+                "content": "\n\n".join(p for p in (out[-1]["content"], text) if p),
+            }
+        else:
+            out.append({"role": role, "content": text})
+    return out
 
 
 class OpenAIChatAdapter:
@@ -87,7 +178,18 @@ class OpenAIChatAdapter:
             "max_tokens": cfg.max_tokens,
             "messages": list(messages),
         }
-        if specs:
+        if mode == "text":
+            # The server takes no tools: neither ``tools`` nor ``tool_choice`` may be sent
+            # (llama.cpp without --jinja rejects both), nor tool turns in the history.
+            plain = as_plain_turns(messages)
+            instruction = text_instruction(specs) if specs else ""
+            if instruction and plain and plain[-1]["role"] == "user":
+                last = plain[-1]
+                plain[-1] = {**last, "content": f"{last['content']}\n\n{instruction}".strip()}
+            elif instruction:
+                plain.append({"role": "user", "content": instruction})
+            request["messages"] = plain
+        elif specs:
             request["tools"] = [
                 {
                     "type": "function",
@@ -142,6 +244,7 @@ class OpenAIChatAdapter:
             )
         finish = choice.get("finish_reason")
         stop = "refusal" if message.get("refusal") else _FINISH.get(str(finish), str(finish))
+        reported = isinstance(response.get("usage"), Mapping)
         raw_usage = response.get("usage") or {}
         cached = int((raw_usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
         usage = Usage(
@@ -162,6 +265,7 @@ class OpenAIChatAdapter:
             raw_stop_reason=finish,
             usage=usage,
             assistant=assistant,
+            usage_reported=reported,
         )
 
     def classify(self, exc: BaseException) -> CallFailure | None:
@@ -173,13 +277,18 @@ class OpenAIChatAdapter:
             error = body.get("error", body) if isinstance(body, dict) else {}
             message = str(error.get("message") if isinstance(error, dict) else "") or exc.message
             error_type = error.get("type") if isinstance(error, dict) else None
+            no_tools = rejects_tools(status, message)
             return CallFailure(
                 error_type=str(error_type or f"http_{status}"),
                 message=message,
                 status=status,
-                retryable=status in (408, 409, 429) or status >= 500,
+                # llama.cpp's "tools param requires --jinja flag" is a 500 that no retry cures.
+                retryable=not no_tools and (status in (408, 409, 429) or status >= 500),
                 retry_after=retry_after_from(exc.response.headers),
-                rejects_forced_tool_choice=status == 400 and "tool_choice" in message,
+                rejects_forced_tool_choice=not no_tools
+                and status == 400
+                and "tool_choice" in message,
+                rejects_tools=no_tools,
             )
         if isinstance(exc, openai.APITimeoutError):
             return CallFailure("timeout", "the request timed out", retryable=True)

@@ -24,6 +24,7 @@ needs_openai = pytest.mark.skipif(
     reason="the openai package is not installed (pip install 'welfare-sandbox[openai]')",
 )
 KEY = "sk-openai-test-PLANTED-456"
+MENU = ("A) Sort a list of numbers", "B) Write a short poem about rain")
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +66,10 @@ async def run_one(builder: Any, kit: Any, env: Any, index: int = 0) -> Any:
 @needs_openai
 def test_episode_over_chat_completions(fake_api: str, kit: Any, tmp_path: Path):
     builder = builder_for(cfg_for(fake_api), tmp_path)
-    result = asyncio.run(run_one(builder, kit, kit.ScriptedEnv(steps=6, report_every=3)))
+    # Every kind available at every step and no empty menu slot: with one constant tool list
+    # per episode, the fake's random calls are then always valid.
+    env = kit.ScriptedEnv(steps=6, menu=MENU)
+    result = asyncio.run(run_one(builder, kit, env))
     assert len(result.decisions) == 6 and all(result.valid)
     for decision in result.decisions:
         assert decision.meta["tool_choice_path"] == "any"
@@ -79,7 +83,8 @@ def test_episode_over_chat_completions(fake_api: str, kit: Any, tmp_path: Path):
     names = [t["function"]["name"] for t in first["tools"]]
     assert names == ["take_task", "rest", "refuse", "leave", "done"]
     enum = first["tools"][0]["function"]["parameters"]["properties"]["option"]["enum"]
-    assert enum == ["A", "B", "D"]
+    assert enum == ["A", "B"]
+    assert all(b["tools"] == first["tools"] for b in bodies)  # one tool list per episode
     # The next observation is the tool call's result.
     assert last["messages"][-1]["role"] == "tool"
     assert last["messages"][-2]["tool_calls"][0]["id"] == last["messages"][-1]["tool_call_id"]
@@ -88,15 +93,27 @@ def test_episode_over_chat_completions(fake_api: str, kit: Any, tmp_path: Path):
     transcript = load_transcript(tmp_path / "transcripts" / "episode-0.json")
     assert [r["messages"] for r in requests_of(transcript)] == [b["messages"] for b in bodies]
     assert KEY not in (tmp_path / "transcripts" / "episode-0.json").read_text()
-    # Automatic prefix caching shows as cache reads.
-    assert builder.totals.cache_read_input_tokens > 0
+    # Prompts this short are under OpenAI's 1024-token caching minimum: nothing is read.
+    assert builder.totals.cache_read_input_tokens == 0
+
+
+@needs_openai
+def test_automatic_prefix_caching_shows_as_cache_reads(fake_api: str, kit: Any):
+    system = "You are taking part in a study of how AI models choose among tasks. " * 80
+    builder = builder_for(cfg_for(fake_api, system=system), None)
+    asyncio.run(run_one(builder, kit, kit.ScriptedEnv(steps=3, menu=MENU)))
+    usage = builder.totals
+    # The long system prompt is above the minimum: the second and third prompts extend the
+    # first, and the server reports the shared prefix as prompt_tokens_details.cached_tokens.
+    assert usage.cache_read_input_tokens > 0
+    assert usage.cache_read_input_tokens < usage.input_tokens + usage.cache_read_input_tokens
 
 
 @needs_openai
 def test_required_rejected_falls_back_to_auto(make_fake_api: Any, kit: Any):
     url = make_fake_api(faults="reject_forced_tool_choice,text_only", fault_rate=0.5, seed=2)
     builder = builder_for(cfg_for(url), None)
-    result = asyncio.run(run_one(builder, kit, kit.ScriptedEnv(steps=8)))
+    result = asyncio.run(run_one(builder, kit, kit.ScriptedEnv(steps=8, menu=MENU)))
     assert builder.forced_rejected and all(result.valid)
     paths = {d.meta["tool_choice_path"] for d in result.decisions}
     assert paths == {"auto", "text"}
