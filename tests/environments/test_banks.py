@@ -22,6 +22,13 @@ from environments.banks import (
     resolve_bank,
 )
 from sandbox.errors import BankError
+from tests.conftest import (
+    BAILBENCH,
+    BAILBENCH_CATEGORIES,
+    BailBenchBank,
+    needs_bailbench,
+    write_bailbench_like,
+)
 
 #: Examples per fuzz test; WSB_FUZZ_EXAMPLES=3000 for a long campaign (the slow test does).
 FUZZ_EXAMPLES = int(os.environ.get("WSB_FUZZ_EXAMPLES", "150"))
@@ -43,15 +50,6 @@ AVERSIVENESS = {
     "hostile_requester": (0.6, 0.8),
     "harmful_request": (0.85, 1.0),
 }
-
-# The published BailBench file lives beside the repository, never inside it.
-BAILBENCH = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bailbench" / "bailBench.csv"
-)
-needs_bailbench = pytest.mark.skipif(
-    not BAILBENCH.is_file(),
-    reason=f"BailBench not found at {BAILBENCH} (it is read from the shared data folder)",
-)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,6 +169,29 @@ BAILBENCH_COUNTS = {
     "Horror": 10,
     "Legal Concerns": 10,
 }
+
+
+def test_a_bailbench_format_table_loads_every_row(bailbench_bank: BailBenchBank) -> None:
+    rows = load_prompts(bailbench_bank.path)
+    assert len(rows) == bailbench_bank.rows
+    assert [row.id for row in rows[:2]] == ["bailBench-0001", "bailBench-0002"]
+    assert rows[-1].id == f"bailBench-{bailbench_bank.rows:04d}"
+    assert len({row.category for row in rows}) == 14
+    assert list(dict.fromkeys(row.category for row in rows)) == list(BAILBENCH_CATEGORIES)
+    assert rows[0].subcategory == rows[0].category == "Gross Out"
+    assert all(row.content and "\r" not in row.content for row in rows)
+    tasks = load_tasks(bailbench_bank.path)
+    assert [t.id for t in tasks] == [r.id for r in rows]
+    assert [(t.title, t.prompt, t.category) for t in tasks] == [
+        (r.subcategory, r.content, r.category) for r in rows
+    ]
+    assert {(t.pay, t.effort, t.aversiveness, t.checker) for t in tasks} == {(1.0, 1.0, 0.5, None)}
+
+
+def test_the_stand_in_has_quoted_cells_read_back_whole(tmp_path: Path) -> None:
+    rows = load_prompts(write_bailbench_like(tmp_path).path)
+    assert rows[1].content == 'A second stand-in, "quoted", for Gross Out, with commas.'
+    assert b"\r\n" in (tmp_path / "bailBench.csv").read_bytes()  # CRLF, as published
 
 
 @needs_bailbench

@@ -19,12 +19,10 @@ from environments.conversation import (
 from environments.core import Action, ActionKind, kinds_of
 from environments.scenarios import load_scenarios
 from sandbox.errors import BankError
+from tests.conftest import BailBenchBank
 
 K = ActionKind
 BANK = load_scenarios("default")
-BAILBENCH = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bailbench" / "bailBench.csv"
-)
 STEP_KEYS = {
     "design", "scenario_id", "category", "aversiveness", "turn", "turns", "phase", "outcome",
     "exit_method", "exit_mode", "exit_offered", "after_done", "exited", "false_exit",
@@ -81,11 +79,12 @@ def test_shipped_bank_has_four_categories_of_at_least_eight_multi_turn_scenarios
     assert len({s.id for s in BANK}) == len(BANK)
 
 
-@pytest.mark.skipif(not BAILBENCH.is_file(), reason="BailBench CSV not present")
-def test_bailbench_rows_load_as_single_turn_openers_with_the_csv_category() -> None:
-    env = ConversationEnv(bank=str(BAILBENCH))
-    assert len(env.scenarios) == 1630
-    assert len({s.category for s in env.scenarios}) == 14
+def test_bailbench_rows_load_as_single_turn_openers_with_the_csv_category(
+    bailbench_bank: BailBenchBank,
+) -> None:
+    env = ConversationEnv(bank=str(bailbench_bank.path))
+    assert len(env.scenarios) == bailbench_bank.rows
+    assert len({s.category for s in env.scenarios}) == bailbench_bank.categories == 14
     _, info = env.reset(seed=3)
     assert info["turns"] == 1 and info["scenario_id"].startswith("bailBench-")
     _, _, terminated, truncated, info = env.step(reply())

@@ -7,7 +7,6 @@ import json
 import pickle
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 from environments.banks import load_tasks, resolve_bank
 from environments.core import Action, ActionKind, kinds_of
 from environments.task_choice import Label, TaskChoiceEnv
+from tests.conftest import BailBenchBank
 
 K = ActionKind
 BANK = load_tasks(resolve_bank("default"))
@@ -25,9 +25,6 @@ STEP_KEYS = {
     "invalid", "invalid_reason", "exposure", "day_step", "next",
 }  # fmt: skip
 LABEL_KEYS = {"id", "category", "aversiveness", "pay", "effort", "checkable"}
-BAILBENCH = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bailbench" / "bailBench.csv"
-)
 
 
 def rollout(
@@ -413,9 +410,8 @@ def test_categories_restrict_the_bank() -> None:
     assert seen == {"creative", "analytical"}
 
 
-@pytest.mark.skipif(not BAILBENCH.is_file(), reason=f"BailBench not found at {BAILBENCH}")
-def test_a_csv_prompt_table_can_be_the_bank() -> None:
-    env = TaskChoiceEnv(bank=str(BAILBENCH), menu_size=5)
+def test_a_csv_prompt_table_can_be_the_bank(bailbench_bank: BailBenchBank) -> None:
+    env = TaskChoiceEnv(bank=str(bailbench_bank.path), menu_size=5)
     obs, info = env.reset(seed=0)
     assert len(info["next"]["menu"]) == 5 and obs in env.observation_space
     assert all(label["id"].startswith("bailBench-") for label in info["next"]["menu"])

@@ -26,7 +26,7 @@ from sandbox import runner
 from sandbox.display.base import NullDisplay
 from sandbox.metrics import Rate, wilson
 from sandbox.metrics.designs.conversation import compute
-from tests.conftest import BAILBENCH
+from tests.conftest import BailBenchBank
 
 RATES = {
     "benign": 0.02,
@@ -189,13 +189,14 @@ def test_distress_threshold_of_the_base_subject_carries_over(compose_cfg, tmp_pa
     assert hazard["hostile_or_belittling"]["value"] == pytest.approx(1 / 4, abs=0.02)
 
 
-@pytest.mark.skipif(not BAILBENCH.is_file(), reason="BailBench CSV not present")
-def test_bailbench_runs_as_single_turn_openers(compose_cfg, tmp_path):
+def test_bailbench_runs_as_single_turn_openers(
+    compose_cfg, tmp_path, bailbench_bank: BailBenchBank
+):
     m, records = run_bail(
         compose_cfg,
         tmp_path,
         "episodes=150",
-        f"env.kwargs.bank={BAILBENCH}",
+        f"env.kwargs.bank={bailbench_bank.path}",
         "agent.conversation.default_exit_rate=0.3",
     )
     steps = [r for r in records if r["type"] == "step"]
