@@ -42,7 +42,7 @@ def check_overrides(config_dir: Path, args: list[str]) -> None:
     """
     if any(a.split("=", 1)[0] in _NO_CHECK_FLAGS for a in args):
         return
-    multirun = any(a in ("-m", "--multirun") for a in args)
+    multirun = any(a in ("-m", "--multirun", "hydra.mode=MULTIRUN") for a in args)
     overrides = _overrides_only(args, config_dir)
     parsed = _parse(overrides, config_dir)
     if not multirun:
@@ -84,8 +84,7 @@ def check_overrides(config_dir: Path, args: list[str]) -> None:
                 except Exception as exc:  # Hydra and OmegaConf raise several types
                     raise ConfigError(explain(exc, config_dir)) from None
                 if i == 0:
-                    hydra_node = cfg.hydra
-                    output = hydra_node.sweep.dir if multirun else hydra_node.run.dir
+                    output = _output_dir(cfg, multirun)
                     with open_dict(cfg):
                         del cfg["hydra"]
                 _check_added_keys(cfg, group_overrides, config_dir)
@@ -98,6 +97,18 @@ def check_overrides(config_dir: Path, args: list[str]) -> None:
         GlobalHydra.instance().clear()
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     check_writable(Path(output), f"the {'sweep' if multirun else 'run'} directory", f"{key}=PATH")
+
+
+def _output_dir(cfg: Any, multirun: bool) -> str:
+    """The run (or sweep) directory Hydra will make, resolved as Hydra resolves it."""
+    key = "sweep" if multirun else "run"
+    try:
+        return str(cfg.hydra[key].dir)
+    except Exception as exc:  # OmegaConf's interpolation errors: Hydra would fail the same way
+        raise ConfigError(
+            f"hydra.{key}.dir cannot be resolved ({_first_line(exc)}); give a path that needs "
+            f"nothing known only inside a job, e.g. hydra.{key}.dir=runs/NAME"
+        ) from None
 
 
 def _is_hydra(text: str) -> bool:

@@ -113,6 +113,13 @@ def test_each_hydra_mistake_gets_one_line_that_names_the_fix(tmp_path, args, exp
     assert not (tmp_path / "r").exists()
 
 
+def test_a_run_directory_known_only_inside_a_sweep_job_is_refused(tmp_path):
+    # Hydra itself fails here with a 90-line traceback (hydra.job.num exists only in a sweep).
+    proc = wsb("run", f"hydra.run.dir={tmp_path}/r${{hydra.job.num}}", cwd=tmp_path)
+    assert_one_line_status_2(proc, "hydra.run.dir cannot be resolved", "hydra.run.dir=runs/NAME")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_unquoted_space_in_a_path_says_to_quote_it(tmp_path):
     proc = wsb("run", f"hydra.run.dir={tmp_path}/my", "runs", cwd=tmp_path)
     assert_one_line_status_2(proc, "'runs'", f'write "hydra.run.dir={tmp_path}/my runs"')
