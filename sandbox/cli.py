@@ -19,7 +19,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sandbox.errors import SandboxError
 
@@ -160,8 +160,15 @@ def os_error_message(exc: OSError) -> str:
     return f"cannot use {where}{reason}; {fix}"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors in one line (what came, and where the help is)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _envs(rest: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="wsb envs", description="List registered environments.")
+    parser = _Parser(prog="wsb envs", description="List registered environments.")
     parser.parse_args(rest)
     import gymnasium
 
@@ -183,7 +190,7 @@ def _envs(rest: list[str]) -> int:
 
 
 def _watch(rest: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wsb watch",
         description="Follow a run or a sweep live from its files until it ends.",
     )
@@ -200,9 +207,7 @@ def _watch(rest: list[str]) -> int:
 
 
 def _replay(rest: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="wsb replay", description="Re-render a logged episode step by step."
-    )
+    parser = _Parser(prog="wsb replay", description="Re-render a logged episode step by step.")
     parser.add_argument("run_dir", type=Path, help="a run directory")
     parser.add_argument("--episode", type=int, help="episode index (default: the first logged)")
     parser.add_argument(
@@ -217,7 +222,7 @@ def _replay(rest: list[str]) -> int:
 def _report(rest: list[str]) -> int:
     from sandbox.report import FORMATS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wsb report",
         description="Every proxy with its interval and n; for a sweep, effects of each "
         "condition against the control with bootstrap intervals.",

@@ -20,11 +20,11 @@ from sandbox.errors import ConfigError
 
 #: Flags of the Hydra app that take no value.
 _FLAGS = {"-m", "--multirun", "--resolve"}
-#: Flags of the Hydra app followed by a value.
-_VALUE_FLAGS = {"--package", "-p", "--experimental-rerun"}
+#: Flags of the Hydra app followed by a value (``--cfg job`` prints the config, runs nothing).
+_VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--experimental-rerun"}
 #: Flags after which Hydra does not run the task (or reads another primary config): no check.
 _NO_CHECK_FLAGS = {
-    "--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion", "-sc",
+    "--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc",
     "--version", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
 }  # fmt: skip
 
@@ -95,6 +95,8 @@ def check_overrides(config_dir: Path, args: list[str]) -> None:
                 _check_value(base_cfg, key, value, config_dir)
     finally:
         GlobalHydra.instance().clear()
+    if any(a.split("=", 1)[0] in ("--cfg", "-c") for a in args):
+        return  # the config is printed; nothing is written
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     check_writable(Path(output), f"the {'sweep' if multirun else 'run'} directory", f"{key}=PATH")
 

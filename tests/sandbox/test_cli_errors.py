@@ -230,6 +230,26 @@ def test_version_prints_the_package_version(tmp_path, flag):
     assert proc.stdout.strip() == f"wsb (welfare-sandbox) {version('welfare-sandbox')}"
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["report"], ["wsb report: the following arguments are required: path"]),
+        (["report", ".", "--format", "pdf"], ["invalid choice: 'pdf'", "wsb report --help"]),
+        (["envs", "extra"], ["unrecognized arguments: extra", "wsb envs --help"]),
+        (["watch"], ["wsb watch: the following arguments are required: path"]),
+    ],
+)
+def test_a_usage_error_of_a_subcommand_is_one_line(tmp_path, args, expected):
+    assert_one_line_status_2(wsb(*args, cwd=tmp_path), *expected)
+
+
+def test_printing_the_config_checks_the_overrides_too(tmp_path):
+    proc = wsb("run", "--cfg", "job", "episods=1", cwd=tmp_path)
+    assert_one_line_status_2(proc, "Did you mean episodes?")
+    proc = wsb("run", "--cfg", "job", "episodes=3", cwd=tmp_path)
+    assert proc.returncode == 0 and "episodes: 3" in proc.stdout, proc.stderr
+
+
 def test_an_unknown_command_is_one_line_with_the_commands(tmp_path):
     proc = wsb("reprot", "x", cwd=tmp_path)
     assert_one_line_status_2(proc, "'reprot'", "run, watch, replay, report", "wsb report?")
