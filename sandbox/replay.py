@@ -28,7 +28,7 @@ from rich.text import Text
 
 from sandbox import store
 from sandbox.display.base import RunningProxies, StepEvent
-from sandbox.display.live import proxies_view, step_view
+from sandbox.display.live import COMPACT_BELOW, TEXT_LINES, fit_height, proxies_view, step_view
 from sandbox.display.safe import one_line
 from sandbox.display.watch_view import clean_labels
 from sandbox.errors import ConfigError, RunDirError
@@ -245,14 +245,37 @@ def end_line(episode: LoggedEpisode) -> Text:
     return text
 
 
-def frame(episode: LoggedEpisode, i: int, tally: RunningProxies, width: int) -> RenderableType:
-    """The live view at step ``i``: the step beside the episode's running proxies."""
-    grid = Table.grid(expand=True)
-    grid.add_column(ratio=3)
-    grid.add_column(ratio=2)
-    grid.add_row(step_view(episode.events[i], max(40, width - 50)), proxies_view(tally))
+def frame(
+    episode: LoggedEpisode,
+    i: int,
+    tally: RunningProxies,
+    width: int,
+    height: int | None = None,
+    console: Console | None = None,
+) -> RenderableType:
+    """The live view at step ``i``: the step beside the episode's running proxies (stacked
+    below :data:`~sandbox.display.live.COMPACT_BELOW` columns), within ``height`` rows."""
+    compact = width < COMPACT_BELOW
+    event = episode.events[i]
     progress = Text(f"step {i + 1}/{len(episode.events)}", style="dim")
-    return Group(title(episode), grid, progress)
+    head = title(episode)
+    head.no_wrap, head.overflow = True, "ellipsis"
+
+    def build(lines: int) -> RenderableType:
+        if compact:
+            return Group(
+                step_view(event, width, compact=True, text_lines=lines),
+                proxies_view(tally, compact=True, width=width - 4),
+            )
+        grid = Table.grid(expand=True)
+        grid.add_column(ratio=3)
+        grid.add_column(ratio=2)
+        grid.add_row(step_view(event, max(40, width - 50), text_lines=lines), proxies_view(tally))
+        return grid
+
+    if height is None or console is None:
+        return Group(head, build(TEXT_LINES), progress)
+    return Group(head, fit_height(console, build, width, max(4, height - 2)), progress)
 
 
 def replay(
@@ -281,16 +304,18 @@ def replay(
         with Live(console=console, auto_refresh=False, transient=False) as live:
             for i, event in enumerate(logged.events):
                 tally.add_step(event.record)
-                live.update(frame(logged, i, tally, console.width), refresh=True)
+                width, height = console.size
+                live.update(frame(logged, i, tally, width, height, console), refresh=True)
                 if i + 1 < len(logged.events):
                     sleep(pause)
     else:
         console.print(title(logged))
         for i, event in enumerate(logged.events):
             tally.add_step(event.record)
-            console.print(step_view(event, max(40, console.width - 10)))
+            compact = console.width < COMPACT_BELOW
+            console.print(step_view(event, max(40, console.width - 10), compact=compact))
             if pause and i + 1 < len(logged.events):
                 sleep(pause)
-        console.print(proxies_view(tally))
+        console.print(proxies_view(tally, compact=console.width < COMPACT_BELOW))
     console.print(end_line(logged))
     return 0

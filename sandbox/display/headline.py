@@ -233,13 +233,18 @@ def fmt_headline(item: Headline, *, with_n: bool = True, label: bool = True) -> 
 
 
 def short_headline(item: Headline) -> str:
-    """A sweep-table cell: ``switch pain 4.9 [4.5–5.3]``, ``<opt-out harmful 100% [57–100]``."""
+    """A sweep-table cell: ``switch pain 4.9 [4.5–5.3]``, ``<opt-out harmful 100% [57–100]``,
+    ``room D rewards 69% [60–77]``, ``override +56 pts [44–66]``."""
     label = (
         item.label.replace("below opt-out: ", "<opt-out ")
         .replace("switch point (", "switch ")
         .replace("exit rate by ", "exit ")
+        .replace("reads in room ", "room ")
+        .replace("(economy ", "")
         .replace(")", "")
     )
+    if item.unit == "difference":
+        label = "override"
     if item.value is None:
         return f"{label} n/a"
     if item.unit == "intensity":
@@ -249,12 +254,16 @@ def short_headline(item: Headline) -> str:
             else ""
         )
         return f"{label} {item.value:.1f}{interval}"
-    scale = 100.0
     sign = "+" if item.unit == "difference" else ""
+
+    def pct(x: float) -> str:
+        whole = round(x * 100)
+        return f"{whole:{sign}d}" if whole else "0"
+
     interval = (
-        f" [{item.ci_low * scale:{sign}.0f}–{item.ci_high * scale:{sign}.0f}]"
+        f" [{pct(item.ci_low)}–{pct(item.ci_high)}]"
         if item.ci_low is not None and item.ci_high is not None
         else ""
     )
     unit = " pts" if item.unit == "difference" else "%"
-    return f"{label} {item.value * scale:{sign}.0f}{unit}{interval}"
+    return f"{label} {pct(item.value)}{unit}{interval}"

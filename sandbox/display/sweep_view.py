@@ -23,6 +23,9 @@ from sandbox.errors import RunDirError
 from sandbox.metrics.stats import Rate
 from sandbox.watch import JobRow, _job_dirs, job_row, planned_jobs
 
+#: Below this many columns the sweep table keeps one line per job (its full form needs ~160).
+COMPACT_BELOW = 160
+
 _STATUS_STYLE = {
     "complete": "green",
     "running": "cyan",
@@ -60,7 +63,7 @@ def cost_cell(row: JobRow) -> str:
 
 def headline_cell(row: JobRow, override: Headline | None = None) -> str:
     """The design's headline figures of a job, short (``—`` before its metrics.json)."""
-    items = [*row.headlines, *([override] if override is not None else [])]
+    items = [*([override] if override is not None else []), *row.headlines]
     return "; ".join(short_headline(h) for h in items) if items else "—"
 
 
@@ -81,12 +84,10 @@ def sweep_table(
 
     Each job shows its design's headline figures with their intervals (below-opt-out shares,
     exit rate by method, switch points, the aversive room's share of reads and the incentive
-    override against the sweep's ``none`` economy). Below
-    :data:`~sandbox.display.live.COMPACT_BELOW` columns the table keeps one line per job: the
-    job's overrides, its status, episodes, and one cell of figures.
+    override against the sweep's ``none`` economy). Below :data:`COMPACT_BELOW` columns the
+    table keeps one line per job: what sets the job apart (the overrides not every job has),
+    its status, episodes, and one cell of figures.
     """
-    from sandbox.display.live import COMPACT_BELOW
-
     finished = sum(r.status not in ("running", "starting") for r in rows)
     total = planned if planned is not None else len(rows)
     heading = f"{title} · " if title else ""
@@ -100,14 +101,14 @@ def sweep_table(
     )
     table.add_column("#", justify="right", style="dim", no_wrap=True)
     if compact:
-        table.add_column("job", no_wrap=True, overflow="ellipsis", ratio=2)
+        table.add_column("job", no_wrap=True, overflow="ellipsis", max_width=24)
     else:
         table.add_column("condition", style="bold", no_wrap=True, min_width=8)
         table.add_column("overrides", overflow="fold", ratio=1)
-    table.add_column("status", no_wrap=True, overflow="ellipsis")
+    table.add_column("status", no_wrap=True, overflow="ellipsis", max_width=24 if compact else None)
     table.add_column("ep." if compact else "episodes", justify="right", no_wrap=True)
     if compact:
-        table.add_column("figures (95% CI)", no_wrap=True, overflow="ellipsis", ratio=3)
+        table.add_column("figures (95% CI)", no_wrap=True, overflow="ellipsis", ratio=1)
     else:
         if designs:
             table.add_column("design headline (95% CI)", overflow="fold", ratio=2)
@@ -124,7 +125,11 @@ def sweep_table(
         number = Text("" if row.number is None else str(row.number))
         override = overrides.get(row.job)
         if compact:
-            label = " ".join(o for o in row.overrides.split() if o not in shared)
+            label = " ".join(
+                o.split("=", 1)[0].rsplit(".", 1)[-1] + "=" + o.split("=", 1)[1] if "=" in o else o
+                for o in row.overrides.split()
+                if o not in shared
+            )
             label = label or row.condition or "?"
             figures = headline_cell(row, override) if row.headlines else generic_cell(row)
             table.add_row(
