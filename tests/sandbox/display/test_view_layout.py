@@ -60,12 +60,17 @@ def frames(tmp_path_factory: pytest.TempPathFactory, compose_module) -> dict[tup
             console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True)
             view = LiveDisplay(DisplayConfig(mode="rich", refresh_per_second=0.1), console=console)
             taken: list[list[str]] = []
-            step = view.step
 
-            def spy(event: StepEvent, view: LiveDisplay = view, step: Any = step) -> None:
+            def spy(
+                event: StepEvent,
+                view: LiveDisplay = view,
+                step: Any = view.step,
+                taken: list[list[str]] = taken,
+                size: tuple[int, int] = (width, height),
+            ) -> None:
                 step(event)
                 if event.record["step"] % 7 == 3 and len(taken) < 4:
-                    taken.append(shown(view._render(), width, height))
+                    taken.append(shown(view._render(), *size))
 
             view.step = spy  # type: ignore[method-assign]
             cfg = compose_module(f"experiment={experiment}", "episodes=1")
