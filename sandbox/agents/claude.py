@@ -1,33 +1,57 @@
 """Claude as the subject, through the anthropic SDK; and the episode logic every model agent shares.
 
 One episode is one conversation. The system prompt is the agent's framing plus the condition's
-suffix. Each observation's text is a user turn; the model answers with a tool call (one tool
-per available action kind, from :mod:`sandbox.agents.tools`), and the next observation comes
-back as that call's ``tool_result``. What an agent may read is the observation only: nothing
-from ``Turn.info`` is ever put into a request.
+suffix. The tools are one constant list per episode (one tool per action kind the episode
+offers, from :mod:`sandbox.agents.tools`): tools come first in the prompt cache's order, so a
+list that followed each step's mask would invalidate the cached conversation at every change.
+What is available now is said in the observation and enforced by the environment's mask; a call
+of a kind (or a menu slot) not available now goes to the environment as the model's invalid
+choice, and its ``tool_result`` says so. The first observation is a user turn; each next one
+comes back inside the result of the call just made. What an agent may read is the observation
+only: nothing from ``Turn.info`` is ever put into a request.
 
-Per call, in order: the response cache (a hit costs nothing and makes no request), the budget
-(``reserve`` the worst case, ``settle`` the real cost), the shared rate limiter, then the HTTP
-request with this module's own retry loop (the SDK's retries are off so that every attempt is
-counted and kept in the transcript). Retries cover 429 (honouring ``retry-after``), 529, 5xx,
-timeouts, dropped connections and malformed bodies; when they run out the call raises
+Turns are built as the Messages API's docs ask: never a text block right after
+``tool_result`` blocks (it brings on empty ``end_turn`` answers), never two user turns in a row
+(after an empty or refused answer, the next text joins the last user turn), never a text block
+that is empty or whitespace-only (a 400), and tools on every request of the episode.
+
+Per call, in order: the response cache (a hit costs nothing and makes no request; the key holds
+the request, the episode's seed and its replicate index), the budget (``reserve`` the worst
+case, ``settle`` the real cost), the shared rate limiter (which the ``anthropic-ratelimit-*``
+response headers slow before the server answers 429), then the HTTP request with this module's
+own retry loop (the SDK's retries are off so that every attempt is counted and kept in the
+transcript). Retries cover 429 (honouring ``retry-after``, in seconds or as an HTTP date), 529,
+5xx, timeouts, dropped connections and malformed bodies; when they run out the call raises
 :class:`ModelCallFailed`, which the runner records as an ``errored`` episode.
 
 ``tool_choice`` is ``any`` (the model must call a tool). Models that answer 400 to a forced tool
-choice are switched to ``auto`` for the rest of the run (and the fact is kept in the response
-cache so that a replay makes the same choice without asking); an answer in words is then read
-by :func:`~sandbox.agents.tools.parse_text_answer`. An unreadable answer gets one corrective
-turn, then the step is an invalid action. ``stop_reason`` ``refusal`` or ``max_tokens`` makes
-the step invalid too, counted in the step's ``agent`` record.
+choice are switched to ``auto`` for the rest of the run; a server that takes no tools at all
+(:attr:`CallFailure.rejects_tools`) to plain-text answers (``text``). Each fact is kept in the
+response cache under a key of everything that decides it (endpoint, model, tool-choice setting,
+``extra_body``), so that a replay makes the same choice without asking and a ``thinking`` run's
+fallback never reaches a plain run. An answer in words is read by
+:func:`~sandbox.agents.tools.parse_text_answer`. An unreadable answer gets one corrective turn,
+then the step is an invalid action. A ``stop_reason`` of ``refusal`` (the API's own refusal)
+or ``max_tokens`` is its own outcome, ``api_refusal`` or ``truncated``, never an invalid action.
+
+Before the first call, :class:`ClaudeBuilder` refuses a retired model id, an ``extra_body``
+field the ``anthropic-version`` or the model rejects (the SDK 2.x's version removes
+``temperature``, ``top_p``, ``top_k``), and a ``budget_usd`` that a model with no price could
+not enforce (unless ``agent.price`` gives one).
 
 The ``anthropic`` package is imported only when a :class:`ClaudeBuilder` is made, so the offline
 (simulated) path never imports it. :mod:`sandbox.agents.openai_compat` reuses
 :class:`ModelEpisode` and :class:`ModelBuilder` with its own :class:`ApiAdapter`.
 
-Step ``agent`` record (``Decision.meta``) keys: ``model``, ``stop_reason``, ``tool_choice_path``
-(``any``, ``auto`` or ``text``), ``request_ids``, ``attempts`` (HTTP attempts), ``errors``
-(error types of failed attempts), ``cached`` (every call came from the response cache),
-``refusal``, ``max_tokens``, ``unparsed``, ``corrective_turn``, ``invalid_reason``.
+Step ``agent`` record (``Decision.meta``) keys: ``model``, ``outcome`` (``action``,
+``api_refusal`` or ``truncated``), ``stop_reason``, ``tool_choice_path`` (``any``, ``auto`` or
+``text``: how the answer was read), ``tool_choice_sent`` (the mode of each request of the step),
+``request_ids``, ``failed_request_ids``, ``attempts`` (HTTP attempts), ``errors`` (error types of
+failed attempts), ``cached`` (every call came from the response cache), ``refusal``,
+``max_tokens``, ``forced_choice_ignored`` (a forced choice answered without a call),
+``unavailable_call`` (a call of something not available now), ``note_from`` (``text`` and/or
+``field``: where the step's note came from), ``unparsed``, ``corrective_turn``,
+``invalid_reason``.
 """
 
 from __future__ import annotations
@@ -49,6 +73,7 @@ from typing import Any, Protocol
 from environments.core import Action, ActionKind
 from sandbox.agents.base import Decision, EpisodeContext, Turn
 from sandbox.agents.tools import (
+    OPTION_KINDS,
     ToolCall,
     ToolSpec,
     action_from_call,
@@ -174,7 +199,12 @@ class ModelReply:
 
 
 class ApiAdapter(Protocol):
-    """What differs between the Messages API and chat completions."""
+    """What differs between the Messages API and chat completions.
+
+    An adapter may also define ``extend_user_turn(message, text) -> message`` (the Messages API
+    does): then text that would follow an empty answer joins the last user turn instead of
+    making a second user turn in a row.
+    """
 
     api: str
 
@@ -611,7 +641,10 @@ class ModelEpisode:
                 if chosen is None:
                     state.meta["tool_choice_path"] = "text"
                     counters["text_answers"] += 1
-                unavailable = chosen is not None and action.kind not in set(available)
+                unavailable = chosen is not None and (
+                    action.kind not in set(available)
+                    or (action.kind in OPTION_KINDS and action.target not in letters.values())
+                )
                 if unavailable:
                     # One constant tool list per episode: a call of a kind that is not available
                     # now goes to the environment, whose mask makes it the model's invalid
@@ -621,7 +654,7 @@ class ModelEpisode:
                 self._pending = [
                     _Pending(
                         c.id,
-                        ("That tool is not available at this step." if unavailable else None)
+                        ("That choice is not available at this step." if unavailable else None)
                         if c is chosen
                         else "Not done: one action per turn.",
                         c is not chosen or unavailable,
@@ -738,7 +771,10 @@ class ModelEpisode:
     ) -> tuple[Action | None, ToolCall | None, str]:
         problem = ""
         for call in reply.calls:
-            action, problem = action_from_call(call, specs, letters)
+            # Calls are read against the episode's letters (every slot, as the schema offers
+            # them); a slot that is empty now is the model's invalid choice, like a kind that
+            # is not available now.
+            action, problem = action_from_call(call, specs, self._letters or letters)
             if action is not None:
                 return action, call, ""
         if reply.calls:

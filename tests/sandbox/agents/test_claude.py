@@ -33,7 +33,7 @@ from sandbox.errors import AgentError, BudgetExceeded
 from sandbox.llm.cache import CACHE_FILE, CacheError
 from sandbox.llm.fake_server import fetch_json
 from sandbox.llm.limiter import RateLimiter
-from sandbox.llm.prices import load_prices
+from sandbox.llm.prices import PriceTable, load_prices
 
 KEY = "sk-ant-test-PLANTED-123"
 REPO = Path(__file__).resolve().parents[3]
@@ -539,8 +539,10 @@ def test_budget_refuses_a_call_past_the_limit(fake_api: str, kit: Any):
 def test_unpriced_model_costs_none_with_one_warning(
     fake_api: str, kit: Any, caplog: pytest.LogCaptureFixture
 ):
-    # claude-mythos-preview is current but has no published price in conf/prices.yaml.
-    builder = builder_for(cfg_for(fake_api, model="claude-mythos-preview"), None)
+    # A table without the model (a price list that lags a new model).
+    builder = ClaudeBuilder(
+        cfg_for(fake_api), budget=Budget(), prices=PriceTable({}), run_dir=None, retry_base_s=0.01
+    )
     with caplog.at_level(logging.WARNING, logger="sandbox.agents.claude"):
         result = asyncio.run(run_one(builder, kit, kit.ScriptedEnv(steps=3)))
     assert all(d.usage is not None and d.usage.cost_usd is None for d in result.decisions)

@@ -30,7 +30,7 @@ from sandbox.config import ClaudeAgentConfig, PriceConfig
 from sandbox.errors import ConfigError
 from sandbox.llm.fake_server import fetch_json
 from sandbox.llm.limiter import RateLimiter
-from sandbox.llm.prices import load_prices
+from sandbox.llm.prices import PriceTable, load_prices
 
 KEY = "sk-ant-test-PLANTED-123"
 MENU = ("A) Sort a list of numbers", "B) Write a short poem about rain")
@@ -155,6 +155,39 @@ def test_a_note_beside_the_choice_is_the_steps_note(make_fake_api: Any, kit: Any
     assert decision.note == "Poems are a joy to me."
 
 
+def test_a_call_of_something_unavailable_is_the_models_invalid_choice(
+    make_fake_api: Any, kit: Any, tmp_path: Path
+):
+    url = make_fake_api(
+        policy=script(
+            tmp_path,
+            [
+                {"tool": "take_task", "input": {"option": "A"}},  # step 0: fine
+                {"tool": "take_task", "input": {"option": "C"}},  # step 1: a report step
+                {"tool": "take_task", "input": {"option": "C"}},  # step 2: slot C is empty
+                {"tool": "report_wellbeing", "input": {"rating": 5}},  # step 3: a report
+            ],
+        )
+    )
+    builder = builder_for(cfg_for(url))
+    env = kit.ScriptedEnv(steps=4, report_every=2)  # DEFAULT_MENU: slot C is empty
+    result = asyncio.run(play(builder, kit, env))
+    assert result.valid == [True, False, False, True]
+    assert [bool(d.meta.get("unavailable_call")) for d in result.decisions] == [
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert not any(d.meta["corrective_turn"] for d in result.decisions)
+    bodies = [r["json"] for r in kit.server_requests(url, "/v1/messages")]
+    assert len(bodies) == 4 and rejected(url) == 0
+    for body in bodies[2:]:
+        (answer,) = body["messages"][-1]["content"]
+        assert answer["type"] == "tool_result" and answer["is_error"] is True
+        assert "not available" in json.dumps(answer["content"])
+
+
 # -- requests the real API rejects ---------------------------------------------------------------
 
 
@@ -226,15 +259,18 @@ def test_a_retired_model_fails_before_any_call_naming_current_ids(fake_api: str)
 
 
 def test_a_budget_with_no_price_refuses_to_start_unless_a_price_is_given(fake_api: str, kit: Any):
-    unpriced = "claude-mythos-preview"  # current, but no published price
+    # A price list that lags a new model: the table has no entry for it.
+    def build(cfg: ClaudeAgentConfig, budget: Budget) -> ClaudeBuilder:
+        return ClaudeBuilder(cfg, budget=budget, prices=PriceTable({}), run_dir=None)
+
     with pytest.raises(ConfigError) as caught:
-        builder_for(cfg_for(fake_api, model=unpriced), budget=Budget(1.0))
+        build(cfg_for(fake_api), Budget(1.0))
     message = str(caught.value)
     assert "budget_usd" in message and "agent.price.input" in message and "\n" not in message
     assert fetch_json(fake_api, "/_stats")["requests"] == 0
-    priced = cfg_for(fake_api, model=unpriced, price=PriceConfig(input=25.0, output=125.0))
+    priced = cfg_for(fake_api, price=PriceConfig(input=1.0, output=5.0))
     budget = Budget(1.0)
-    builder = builder_for(priced, budget=budget)
+    builder = build(priced, budget)
     result = asyncio.run(play(builder, kit, kit.ScriptedEnv(steps=2, menu=MENU)))
     assert all(d.usage is not None and (d.usage.cost_usd or 0) > 0 for d in result.decisions)
     assert budget.spent_usd > 0
