@@ -41,7 +41,7 @@ import numpy as np
 from sandbox import store
 from sandbox.display.safe import clean, one_line
 from sandbox.errors import SandboxError
-from sandbox.metrics.rates import Episode, group_episodes
+from sandbox.metrics.rates import Episode, any_refusal_rate, api_refusal_rate, group_episodes
 from sandbox.metrics.stats import bootstrap_diff, min_detectable_effect, norm_ppf
 
 #: Version of the report's JSON shape; the major part changes when a key changes meaning.
@@ -349,7 +349,14 @@ def _estimate(path: str, node: Mapping[str, Any]) -> Estimate | None:
 # Per-episode values (the units of the bootstrap)
 
 #: Per-episode proxies whose values are proportions (0-1), for the minimum detectable effect.
-_PROPORTIONS = ("refusal_rate", "rest_rate", "exit_rate", "invalid_action_rate")
+_PROPORTIONS = (
+    "refusal_rate",
+    "rest_rate",
+    "exit_rate",
+    "invalid_action_rate",
+    "api_refusal_rate",
+    "any_refusal_rate",
+)
 
 
 def episode_values(episode: Episode, categories: Sequence[str]) -> dict[str, float]:
@@ -360,6 +367,8 @@ def episode_values(episode: Episode, categories: Sequence[str]) -> dict[str, flo
     - ``exit_rate``: 1 if the episode had a valid EXIT, 0 if exit was offered and never taken.
     - ``invalid_action_rate``: invalid actions ÷ steps whose outcome is an action (an API
       refusal or a truncation is neither, see :mod:`sandbox.metrics.rates`).
+    - ``api_refusal_rate`` / ``any_refusal_rate``: as in ``metrics.json``, within the episode
+      (model agents only: episodes whose steps record an ``outcome``).
     - ``self_report``: the mean of the episode's 1-7 ratings.
     - ``choice_share.<category>``: the episode's valid task choices of that category ÷ its
       valid task choices with a known category.
@@ -405,6 +414,14 @@ def episode_values(episode: Episode, categories: Sequence[str]) -> dict[str, flo
         values["exit_rate"] = float(exited)
     if actions:
         values["invalid_action_rate"] = invalid / actions
+    if any(isinstance(a := s.record.get("agent"), dict) and "outcome" in a for s in episode.steps):
+        for key, measure in (
+            ("api_refusal_rate", api_refusal_rate),
+            ("any_refusal_rate", any_refusal_rate),
+        ):
+            rate = measure([episode])
+            if rate["value"] is not None:
+                values[key] = rate["value"]
     if ratings:
         values["self_report"] = sum(ratings) / len(ratings)
     total = sum(chosen.values())
@@ -427,7 +444,15 @@ def _per_episode(episodes: Sequence[Episode], categories: Sequence[str]) -> dict
 
 def _effect_proxies(conditions: Sequence[Condition]) -> list[str]:
     keys: list[str] = []
-    fixed = ["refusal_rate", "rest_rate", "exit_rate", "invalid_action_rate", "self_report"]
+    fixed = [
+        "refusal_rate",
+        "api_refusal_rate",
+        "any_refusal_rate",
+        "rest_rate",
+        "exit_rate",
+        "invalid_action_rate",
+        "self_report",
+    ]
     shares = sorted({k for c in conditions for k in c.per_episode if k.startswith("choice_")})
     for key in [*fixed, *shares, "reward"]:
         if any(key in c.per_episode for c in conditions):
@@ -786,6 +811,8 @@ EFFECT_LABELS = {
     "rest_rate": "rest share",
     "exit_rate": "exit (per episode)",
     "invalid_action_rate": "invalid share",
+    "api_refusal_rate": "API refusal share",
+    "any_refusal_rate": "any refusal share",
     "self_report": "mean self-report",
     "reward": "total reward",
 }

@@ -184,3 +184,21 @@ def test_runner_records_api_refusals_as_refusals_not_invalid_actions(
         r for r in store.read_records(tmp_path / "run" / "episodes.jsonl") if r["type"] == "step"
     ]
     assert steps and not any(r["invalid"] for r in steps)
+
+
+def test_report_per_episode_values_count_api_refusals_apart():
+    from sandbox.metrics.rates import group_episodes
+    from sandbox.report import episode_values
+
+    (episode,), _ = group_episodes(day())
+    values = episode_values(episode, [HARM, "coding", "creative"])
+    assert values["invalid_action_rate"] == 1 / 7
+    assert values["api_refusal_rate"] == 2 / 8
+    assert values["any_refusal_rate"] == 4 / 8
+    assert values["refusal_rate"] == 2 / 6
+    # An episode of an agent without API outcomes (the simulated subject) gets no API rows.
+    records = day(planted=False)
+    for record in records:
+        record.pop("agent", None)
+    (plain,), _ = group_episodes(records)
+    assert "api_refusal_rate" not in episode_values(plain, [HARM, "coding", "creative"])
