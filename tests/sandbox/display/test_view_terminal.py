@@ -56,8 +56,10 @@ class Tmux:
     def send(self, line: str) -> None:
         self.cmd("send-keys", "-t", "t", line, "Enter")
 
-    def screen(self) -> list[str]:
-        return self.cmd("capture-pane", "-p", "-t", "t").splitlines()
+    def screen(self, history: bool = False) -> list[str]:
+        """The visible screen (with ``history``, also what scrolled off it)."""
+        extra = ["-S", "-"] if history else []
+        return self.cmd("capture-pane", "-p", "-t", "t", *extra).splitlines()
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
@@ -150,11 +152,8 @@ def test_a_background_run_prints_plain_lines(tmux_factory, tmp_path) -> None:
     term = tmux_factory(80, 24)
     term.send(f"{WSB} run episodes=3 display.step_delay_s=0.01 hydra.run.dir={run_dir} &")
     assert wait_for(lambda: status(run_dir) == "complete", 90)
-    screen = wait_for(
-        lambda: any("run complete" in line for line in term.screen()) and term.screen()
-    )
-    text = "\n".join(term.screen())
-    assert screen, text
+    assert wait_for(lambda: any("run complete" in line for line in term.screen(True)))
+    text = "\n".join(term.screen(history=True))
     assert "episode   0 [1/3]" in text  # one plain line per episode
     assert "╭" not in text and "running proxies" not in text  # no live view over the prompt
 
@@ -162,11 +161,9 @@ def test_a_background_run_prints_plain_lines(tmux_factory, tmp_path) -> None:
 def test_a_foreground_run_in_the_same_terminal_is_live(tmux_factory, tmp_path) -> None:
     run_dir = tmp_path / "fg"
     term = tmux_factory(80, 24)
-    term.send(f"{WSB} run episodes=3 display.step_delay_s=0.01 hydra.run.dir={run_dir}")
+    term.send(f"{WSB} run episodes=3 display.step_delay_s=0.02 hydra.run.dir={run_dir}")
+    live = wait_for(lambda: any("running proxies" in line for line in term.screen()), 60)
+    assert live, "\n".join(term.screen())
     assert wait_for(lambda: status(run_dir) == "complete", 90)
-    screen = wait_for(
-        lambda: any("run complete" in line for line in term.screen()) and term.screen()
-    )
-    text = "\n".join(term.screen())
-    assert screen, text
-    assert "╭" in text and "episode   0 [1/3]" not in text
+    assert wait_for(lambda: any("run complete" in line for line in term.screen(True)))
+    assert "episode   0 [1/3]" not in "\n".join(term.screen(history=True))
