@@ -222,7 +222,7 @@ def _check_added_keys(cfg: Any, overrides: list[str], config_dir: Path) -> None:
             path, fields = unknown
             close = difflib.get_close_matches(path.rpartition(".")[2], sorted(fields), n=1)
             parent = path.rpartition(".")[0]
-            hint = f" Did you mean {parent + '.' if parent else ''}{close[0]}?" if close else ""
+            hint = f" Did you mean {parent + '.' if parent else ''}{close[0]}?" if close else _KEYS
             agent = cfg.agent.get("name") if path.startswith("agent.") else None
             which = f" with agent={agent}" if agent else ""
             raise ConfigError(
@@ -368,7 +368,7 @@ def explain(exc: BaseException, config_dir: Path) -> str:
                 f"unknown key {key}: the launcher chosen has no such setting; choose the "
                 f"launcher first (e.g. hydra/launcher=joblib hydra.launcher.n_jobs=4)"
             )
-        return f"unknown key {key}: the run config has no such field.{_did_you_mean(key)}"
+        return f"unknown key {key}: the run config has no such field.{_did_you_mean(key) or _KEYS}"
     if "could not be converted" in full or "Validation" in type(cause).__name__:
         detail = next(
             (ln.strip() for ln in full.splitlines() if "could not be converted" in ln), ""
@@ -376,6 +376,10 @@ def explain(exc: BaseException, config_dir: Path) -> str:
         where = f"{key}: " if key else ""
         return f"wrong type for {where}{detail or _first_line(cause or exc)}"
     return _first_line(exc)
+
+
+#: The fix when no key is close to a mistyped one.
+_KEYS = " wsb run --cfg job prints every key."
 
 
 def _listed_options(text: str) -> list[str]:

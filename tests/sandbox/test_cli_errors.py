@@ -55,6 +55,7 @@ def assert_one_line_status_2(proc: subprocess.CompletedProcess, *expected: str) 
         ("++episods=5", "Did you mean episodes?"),
         ("+agent.nosie=2", "Did you mean agent.noise?"),
         ("+agent.model=x", "agent=simulated has no field agent.model"),
+        ("zzzqqq=1", "wsb run --cfg job prints every key"),  # nothing close: where keys are
     ],
 )
 def test_an_unknown_key_is_refused_with_or_without_plus(tmp_path, override, expected):
