@@ -156,7 +156,9 @@ def headlines(metrics: Mapping[str, Any] | None) -> list[Headline]:
     if not metrics:
         return []
     design = design_headlines(metrics)
-    generic = [_rate(key, key.replace("_", " "), metrics.get(key)) for key in GENERIC_RATES]
+    # The bail design's own exit rate (genuine exits, any method) replaces the generic one.
+    keys = [k for k in GENERIC_RATES if not (k == "exit_rate" and "conversation" in metrics)]
+    generic = [_rate(key, key.replace("_", " "), metrics.get(key)) for key in keys]
     if design:
         generic = [h for h in generic if h.n]
     return design + generic

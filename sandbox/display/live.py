@@ -284,7 +284,7 @@ class LiveDisplay:
         # Printed once, before anything else is drawn: visible at once, and kept in the
         # terminal's scrollback above the live area.
         for line in header_lines(header):
-            self.console.print(Text(line), soft_wrap=False, overflow="fold")
+            self.console.print(Text(line), soft_wrap=True)  # a path stays whole to copy
         self.tally.episodes_done = header.done
         self.progress.update(self._task, total=header.episodes, completed=header.done)
         self._live = Live(

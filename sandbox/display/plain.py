@@ -24,8 +24,7 @@ def header_lines(header: RunHeader) -> list[str]:
     lines = [
         f"{header.experiment}: {header.episodes} episodes of {header.env_id}, agent "
         f"{header.agent}, condition {header.condition}{resumed}",
-        f"run directory: {header.run_dir}  (follow it from another terminal: "
-        f"wsb watch {header.run_dir})",
+        f"run directory: {header.run_dir} (to follow it: wsb watch {header.run_dir})",
     ]
     return [one_line(line, 1000) for line in lines]
 
