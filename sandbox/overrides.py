@@ -368,7 +368,19 @@ def explain(exc: BaseException, config_dir: Path) -> str:
                 f"unknown key {key}: the launcher chosen has no such setting; choose the "
                 f"launcher first (e.g. hydra/launcher=joblib hydra.launcher.n_jobs=4)"
             )
-        return f"unknown key {key}: the run config has no such field.{_did_you_mean(key) or _KEYS}"
+        schema = getattr(cause, "object_type", None)
+        fields = (
+            {f.name for f in dataclasses.fields(schema)}
+            if isinstance(schema, type) and dataclasses.is_dataclass(schema)
+            else set()
+        )
+        close = difflib.get_close_matches(name, sorted(fields), n=1)
+        hint = f" Did you mean {parent}.{close[0]}?" if close and parent else ""
+        hint = hint or _did_you_mean(key)
+        if key.startswith("hydra."):
+            hint = hint or " wsb run --cfg hydra prints Hydra's settings."
+            return f"unknown key {key}: Hydra has no such setting.{hint}"
+        return f"unknown key {key}: the run config has no such field.{hint or _KEYS}"
     if "could not be converted" in full or "Validation" in type(cause).__name__:
         detail = next(
             (ln.strip() for ln in full.splitlines() if "could not be converted" in ln), ""

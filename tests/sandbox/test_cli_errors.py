@@ -56,6 +56,7 @@ def assert_one_line_status_2(proc: subprocess.CompletedProcess, *expected: str) 
         ("+agent.nosie=2", "Did you mean agent.noise?"),
         ("+agent.model=x", "agent=simulated has no field agent.model"),
         ("zzzqqq=1", "wsb run --cfg job prints every key"),  # nothing close: where keys are
+        ("hydra.run.dri=x", "Did you mean hydra.run.dir?"),
     ],
 )
 def test_an_unknown_key_is_refused_with_or_without_plus(tmp_path, override, expected):
