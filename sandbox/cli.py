@@ -164,6 +164,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with its usage errors in one line (what came, and where the help is)."""
 
     def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments"):
+            message += "; quote a path that holds a space"
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 

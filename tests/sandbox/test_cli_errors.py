@@ -238,6 +238,7 @@ def test_version_prints_the_package_version(tmp_path, flag):
         (["report"], ["wsb report: the following arguments are required: path"]),
         (["report", ".", "--format", "pdf"], ["invalid choice: 'pdf'", "wsb report --help"]),
         (["envs", "extra"], ["unrecognized arguments: extra", "wsb envs --help"]),
+        (["report", "/tmp/my", "runs"], ["unrecognized arguments: runs", "quote a path"]),
         (["watch"], ["wsb watch: the following arguments are required: path"]),
     ],
 )
