@@ -209,8 +209,8 @@ class FakeState:
         self.by_status: Counter[str] = Counter()
         self.fault_counts: Counter[str] = Counter()
         self.bodies: deque[dict[str, Any]] = deque(maxlen=options.keep_bodies)
-        #: Cached prefix digest -> (expiry on :meth:`now`, TTL in seconds).
-        self.prefixes: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        #: Cached prefix digest -> (expiry on :meth:`now`, TTL in seconds, when it was written).
+        self.prefixes: OrderedDict[str, tuple[float, float, float]] = OrderedDict()
         self.clock_offset = 0.0
         self.notes: Counter[str] = Counter()
         self.ids = 0
@@ -274,6 +274,7 @@ class FakeState:
         *,
         model: str = "",
         minimum: int | None = None,
+        arrived: float | None = None,
     ) -> CacheUsage:
         """The usage of a prompt made of ``blocks``, and the cache writes it makes.
 
@@ -290,6 +291,9 @@ class FakeState:
             model: The model id (caches are not shared between models).
             minimum: Minimum cacheable length; None: ``options.min_cache_tokens`` or the
                 model's.
+            arrived: When the request arrived (:meth:`now`); entries written after it are not
+                read. The docs: an entry is readable only once the response that writes it has
+                begun, so requests sent together with one prefix all pay for it.
         """
         prompt = [
             b if isinstance(b, PromptBlock) else PromptBlock(b[0], "5m" if b[1] else None)
@@ -324,12 +328,15 @@ class FakeState:
                 entry = self.prefixes.get(digests[i])
                 if entry is None:
                     continue
-                expiry, ttl_s = entry
+                expiry, ttl_s, written = entry
                 if expiry <= now:
                     del self.prefixes[digests[i]]
                     continue
+                if arrived is not None and written > arrived:
+                    continue  # still being written by a request that came in after this one
                 read_at = i
-                self.prefixes[digests[i]] = (now + ttl_s, ttl_s)  # a read refreshes the entry
+                # A read refreshes the entry.
+                self.prefixes[digests[i]] = (now + ttl_s, ttl_s, written)
                 self.prefixes.move_to_end(digests[i])
                 break
             read = cumulative[read_at] if read_at >= 0 else 0
@@ -341,8 +348,10 @@ class FakeState:
                     continue
                 ttl_s = CACHE_TTL_SECONDS[ttl]
                 old = self.prefixes.get(digests[bp])
-                if old is None or old[0] < now + ttl_s:
-                    self.prefixes[digests[bp]] = (now + ttl_s, ttl_s)
+                if old is None or old[0] <= now:
+                    self.prefixes[digests[bp]] = (now + ttl_s, ttl_s, now)
+                elif old[0] < now + ttl_s:
+                    self.prefixes[digests[bp]] = (now + ttl_s, ttl_s, old[2])
                 self.prefixes.move_to_end(digests[bp])
                 if cumulative[bp] > written_to:
                     by_ttl[ttl] += cumulative[bp] - written_to
@@ -1274,6 +1283,8 @@ class FakeHandler(BaseHTTPRequestHandler):
     server_version = "welfare-sandbox-fake-api/1"
     timeout = 120  # an idle keep-alive connection is closed after this
     server: FakeServer
+    #: When the request being served arrived (the server's clock), before any latency.
+    arrived: float | None = None
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
@@ -1404,6 +1415,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             total = sum(_tokens(b.text) for b in prompt_blocks(body))
             self._send(200, {"input_tokens": total})
             return
+        self.arrived = self.state.now()
         latency = self.state.options.latency_ms / 1000.0
         if latency > 0:
             time.sleep(latency)
@@ -1470,7 +1482,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         if fault in ANSWER_FAULTS:
             self._fault_counted(fault)
         model = str(body["model"])
-        usage = state.cache_usage(prompt_blocks(body), model=model)
+        usage = state.cache_usage(prompt_blocks(body), model=model, arrived=self.arrived)
         output = min(int(body["max_tokens"]), max(1, len(_canon(answer.content)) // 4 + 8))
         if answer.stop_reason == "max_tokens":
             output = int(body["max_tokens"])

@@ -7,6 +7,7 @@ are billed as ``cache_creation_input_tokens``; caches are per model.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import anthropic
@@ -168,3 +169,45 @@ def test_the_20_block_lookback(make_fake_api: Any, grown: int, hit: bool):
         later.append({"role": "user", "content": [{"type": "text", "text": f"More {i}."}]})
     usage = send(later)
     assert (usage.cache_read_input_tokens > 0) is hit
+
+
+def test_requests_sent_together_all_pay_for_the_prefix(make_fake_api: Any):
+    """The docs: an entry is readable once the response that writes it has begun, so parallel
+    requests with one new prefix all write it; a later one reads it."""
+    url = make_fake_api(latency_ms=300)
+
+    async def together() -> list[Any]:
+        client = anthropic.AsyncAnthropic(api_key="k", base_url=url, max_retries=0)
+        try:
+            return list(
+                await asyncio.gather(
+                    *(
+                        client.messages.create(
+                            model="claude-haiku-4-5",
+                            max_tokens=100,
+                            system=[
+                                {
+                                    "type": "text",
+                                    "text": LONG,
+                                    "cache_control": {"type": "ephemeral"},
+                                }
+                            ],
+                            messages=[{"role": "user", "content": f"Hour {i}."}],
+                        )
+                        for i in range(3)
+                    )
+                )
+            )
+        finally:
+            await client.close()
+
+    usages = [r.usage for r in asyncio.run(together())]
+    assert all(u.cache_read_input_tokens == 0 for u in usages)
+    assert all(u.cache_creation_input_tokens > 4096 for u in usages)
+    later = sdk(url).messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=100,
+        system=[{"type": "text", "text": LONG, "cache_control": {"type": "ephemeral"}}],
+        messages=[{"role": "user", "content": "Hour 9."}],
+    )
+    assert later.usage.cache_read_input_tokens == usages[0].cache_creation_input_tokens
