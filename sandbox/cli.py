@@ -5,8 +5,9 @@ sweep from its files), ``replay`` (re-render a logged episode), ``report`` (prox
 figures), ``envs`` (registered environments), ``fake-api`` (the loopback fake Messages API),
 ``version``. Errors a user caused print one line (what was expected, what came, the fix) and
 exit with status 2; ``--debug`` (or ``HYDRA_FULL_ERROR=1``) adds the traceback. Output into a
-pipe whose reader has gone (``wsb envs | head -1``) ends quietly with status 141. ``wsb run`` exits 0 when every run is complete,
-3 when a run (or a sweep's job) ended partial or failed, 130 after Ctrl-C.
+pipe whose reader has gone (``wsb envs | head -1``) ends quietly with status 141. ``wsb run``
+exits 0 when every run is complete, 3 when a run (or a sweep's job) ended partial or failed,
+130 after Ctrl-C.
 """
 
 from __future__ import annotations
