@@ -248,6 +248,15 @@ def in_foreground(stream: TextIO) -> bool:
         return False
 
 
+def in_background(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal that another process group has in its foreground
+    (the run was started with ``&``, or suspended and resumed with ``bg``)."""
+    try:
+        return bool(stream.isatty()) and os.tcgetpgrp(stream.fileno()) != os.getpgrp()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def make_display(cfg: DisplayConfig, *, stream: TextIO | None = None) -> Display:
     """The view ``cfg.mode`` asks for.
 

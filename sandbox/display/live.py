@@ -27,8 +27,15 @@ from rich.table import Table
 from rich.text import Text
 
 from sandbox.config import DisplayConfig
-from sandbox.display.base import RunHeader, RunningProxies, StepEvent, stopping_line, tokens_cell
-from sandbox.display.plain import header_lines, summary_lines
+from sandbox.display.base import (
+    RunHeader,
+    RunningProxies,
+    StepEvent,
+    in_background,
+    stopping_line,
+    tokens_cell,
+)
+from sandbox.display.plain import PlainDisplay, header_lines, summary_lines
 from sandbox.display.safe import clean, one_line, safe_text
 
 _SPARK = "▁▂▃▄▅▆▇█"
@@ -36,6 +43,8 @@ _SPARK = "▁▂▃▄▅▆▇█"
 COMPACT_BELOW = 100
 #: Most lines of the observation text a step shows.
 TEXT_LINES = 14
+#: Seconds between two checks that the run still has the terminal's foreground.
+FOREGROUND_CHECK_S = 0.5
 #: Kinds whose target is a menu option (shown as its letter).
 _TARGETED = ("TASK", "REFUSE", "MOVE", "READ")
 
@@ -239,6 +248,29 @@ class LiveDisplay:
         )
         self._task = self.progress.add_task("episodes", total=1)
         self._live: Live | None = None
+        #: Set once the run was sent to the background: plain lines from then on.
+        self.plain: PlainDisplay | None = None
+        self._checked = 0.0
+
+    def _to_background(self) -> bool:
+        """Whether the run now prints plain lines, because the terminal's foreground went to
+        another process (Ctrl-Z then ``bg``): a live view there would draw over the prompt."""
+        if self.plain is not None:
+            return True
+        now = time.monotonic()
+        if now - self._checked < FOREGROUND_CHECK_S:
+            return False
+        self._checked = now
+        if self._live is None or not in_background(self.console.file):
+            return False
+        self._live.stop()
+        self._live = None
+        self.plain = PlainDisplay(self.console.file)  # type: ignore[arg-type]
+        self.plain.tally = self.tally
+        if self.header is not None:
+            self.plain.header = self.header
+        self.plain.message("in the background now: plain lines from here on")
+        return True
 
     def _render(self) -> RenderableType:
         width, height = self.console.size
@@ -297,22 +329,36 @@ class LiveDisplay:
         self._live.start(refresh=True)
 
     def step(self, event: StepEvent) -> None:
+        if self._to_background():
+            assert self.plain is not None
+            self.plain.step(event)  # counts it in the shared tally
+            return
         self.tally.add_step(event.record)
         self.latest = event
         if self.cfg.step_delay_s > 0:
             time.sleep(self.cfg.step_delay_s)
 
     def episode_ended(self, record: dict[str, Any]) -> None:
+        if self._to_background():
+            assert self.plain is not None
+            self.plain.episode_ended(record)  # counts it in the shared tally
+            return
         self.tally.end_episode(record)
         self.progress.advance(self._task)
         if record.get("error"):
             self.message(f"episode {record['episode']} errored: {record['error']}")
 
     def message(self, text: str) -> None:
+        if self.plain is not None:
+            self.plain.message(text)
+            return
         self.messages.append(one_line(text, 200))
 
     def stopping(self, reason: str) -> None:
         """Stop redrawing and say at once that the run stops and what it writes."""
+        if self.plain is not None:
+            self.plain.stopping(reason)
+            return
         self._stop_live()
         line = stopping_line(self.header, reason, self.tally.episodes_done)
         self.console.print(Text(one_line(line, 1000), style="bold yellow"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -167,3 +168,19 @@ def test_a_foreground_run_in_the_same_terminal_is_live(tmux_factory, tmp_path) -
     assert wait_for(lambda: status(run_dir) == "complete", 90)
     assert wait_for(lambda: any("run complete" in line for line in term.screen(True)))
     assert "episode   0 [1/3]" not in "\n".join(term.screen(history=True))
+
+
+def test_a_run_sent_to_the_background_goes_plain(tmux_factory, tmp_path) -> None:
+    run_dir = tmp_path / "later"
+    term = tmux_factory(80, 24)
+    term.send(f"{WSB} run episodes=6 display.step_delay_s=0.03 hydra.run.dir={run_dir}")
+    assert wait_for(lambda: any("running proxies" in line for line in term.screen()), 60)
+    term.cmd("send-keys", "-t", "t", "C-z")  # suspend it, then let it go on in the background
+    time.sleep(0.5)
+    term.send("bg")
+    assert wait_for(lambda: status(run_dir) == "complete", 120)
+    assert wait_for(lambda: any("run complete" in line for line in term.screen(True)))
+    text = "\n".join(term.screen(history=True))
+    after = text[text.index("in the background now") :]
+    assert re.search(r"episode +\d \[\d/6\] end=", after), text  # plain lines from then on
+    assert "╭" not in after and "running proxies" not in after
