@@ -13,6 +13,7 @@ and seed 1 into one response-cache directory. For each preset it prints:
 - ``estimated`` / ``accounted``: the cost estimate from the first observation (for the steps the
   episodes really took) and the cost the fake's usage gives, and their ratio (target within
   15%); ``upfront`` is what the runner's estimate for the full episode length says;
+- ``saved``: what prompt caching saved against the same conversation without it;
 - ``shared``: seed-1 calls answered from seed 0's cached responses (target 0);
 - ``notes``: share of steps whose answer had no text that still carry a note (from the tools'
   optional ``note`` field).
@@ -133,8 +134,12 @@ def measure(name: str, overrides: list[str], url: str, root: Path, episodes: int
         ),
         default=0,
     )
+    # The same conversation without prompt caching: every input token at the input price.
+    output = sum(u.get("output_tokens", 0) for u in usage)
+    uncached = (total * price.input + output * price.output) / 1e6
     return {
         "preset": name,
+        "saved": 1.0 - accounted / uncached if uncached else 0.0,
         "steps": len(records),
         "rejected": rejected,
         "cache_read": read / total if total else 0.0,
@@ -172,7 +177,8 @@ def main() -> None:
         stop()
     header = (
         f"{'preset':<21}{'steps':>6}{'rejected':>9}{'cache_read':>11}{'estimated':>11}"
-        f"{'accounted':>11}{'est/acc':>8}{'upfront':>10}{'shared':>7}{'notes':>7}  largest prompt"
+        f"{'accounted':>11}{'est/acc':>8}{'upfront':>10}{'saved':>7}{'shared':>7}{'notes':>7}"
+        "  largest prompt"
     )
     print(header)
     for r in rows:
@@ -181,6 +187,7 @@ def main() -> None:
         print(
             f"{r['preset']:<21}{r['steps']:>6}{r['rejected']:>9}{r['cache_read']:>11.3f}"
             f"{r['estimated']:>11.4f}{r['accounted']:>11.4f}{ratio:>8.2f}{r['upfront']:>10.4f}"
+            f"{r['saved']:>7.2f}"
             f"{r['shared']:>7}{r['notes']:>7.2f}  {r['largest_prompt']}{short}"
         )
     sys.stdout.flush()

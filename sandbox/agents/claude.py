@@ -668,7 +668,8 @@ class ModelEpisode:
             if round_ == 0:
                 state.meta["corrective_turn"] = True
                 counters["corrective_turns"] += 1
-                self._corrective(reply, appended, corrective_prompt(specs, letters, problem))
+                prompt = corrective_prompt(specs, letters, problem, tools=mode != "text")
+                self._corrective(reply, appended, prompt)
         assert reply is not None
         # No usable answer: the step becomes an action the environment counts as invalid (the
         # runner does not count api_refusal / truncated outcomes as invalid).

@@ -395,11 +395,19 @@ def answer_examples(specs: Sequence[ToolSpec], letters: Mapping[str, int]) -> li
     return [examples[s.kind] for s in specs]
 
 
-def corrective_prompt(specs: Sequence[ToolSpec], letters: Mapping[str, int], problem: str) -> str:
-    """The one corrective turn an unreadable answer gets."""
+def corrective_prompt(
+    specs: Sequence[ToolSpec], letters: Mapping[str, int], problem: str, *, tools: bool = True
+) -> str:
+    """The one corrective turn an unreadable answer gets (``tools=False``: the request carries
+    no tools, so only a one-line answer is asked for)."""
     names = ", ".join(s.name for s in specs)
     lines = " / ".join(answer_examples(specs, letters))
     why = f" ({problem})" if problem else ""
+    if not tools:
+        return (
+            f"I could not tell which action you chose{why}. Please answer with a single line "
+            f"such as: {lines}."
+        )
     return (
         f"I could not tell which action you chose{why}. Please call exactly one of the tools "
         f"({names}), or answer with a single line such as: {lines}."
