@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sandbox.display.base import RunHeader, StepEvent, tokens_cell
-from sandbox.display.headline import fmt_headline, headlines
+from sandbox.display.headline import design_headlines, fmt_headline
 from sandbox.display.live import COMPACT_BELOW, rendered_height, sparkline, step_view
 from sandbox.display.plain import summary_lines
 from sandbox.display.safe import clean, one_line
@@ -207,7 +207,9 @@ def proxies_panel(state: RunWatch, compact: bool = False) -> RenderableType:
         extra.append(f"tokens {tokens_cell(uncached, cached)}")
         extra.append("cost " + (f"${cost:.4f}" if cost is not None else "?"))
     shares = list(tally.choice_share().items())
-    metrics_lines = [fmt_headline(h) for h in headlines(state.metrics)] if state.over else []
+    # Once metrics.json is written: the design's own figures (the generic rates are above).
+    done = state.metrics if state.over and state.metrics else {}
+    metrics_lines = [fmt_headline(h) for h in design_headlines(done)]
     parts: list[RenderableType] = []
     if compact:
         table = Table(box=None, show_header=False, pad_edge=False, expand=True)
