@@ -56,6 +56,11 @@ Faults (``--faults``, each request drawing one with probability ``--fault-rate``
 ``required`` on chat completions) and ``text_after_tool_result`` (a turn with text right after
 tool results gets an empty ``end_turn`` answer, as the stop-reasons docs warn).
 
+Rate limits (``--rpm``, ``--itpm``): token buckets replenished continuously, as the rate-limits
+docs describe; every Messages answer then carries ``anthropic-ratelimit-*`` headers and a request
+past a limit gets a 429 with ``retry-after`` (in seconds, or as an HTTP date with
+``--retry-after-date``).
+
 Run it with ``wsb fake-api --port 8765`` or ``python -m sandbox.llm.fake_server --port 8765``;
 tests and benchmarks use :func:`start_in_thread`.
 """
@@ -141,6 +146,14 @@ class FakeOptions:
         policy: ``random``, ``first`` or ``scripted:FILE``.
         seed: Seed of the random policy and of fault draws.
         retry_after_s: The ``retry-after`` a 429 carries.
+        retry_after_date: Send ``retry-after`` as an HTTP date rather than seconds (HTTP allows
+            both; clients must read either).
+        rate_limit_rpm: Requests per minute the Messages endpoint allows (None: no limit). Like
+            the real API (rate-limits docs: a token bucket, replenished continuously), every
+            answer then carries ``anthropic-ratelimit-requests-*`` headers and a request past
+            the limit gets a 429 ``rate_limit_error`` with ``retry-after``.
+        rate_limit_itpm: Input tokens per minute likewise (uncached input and cache writes
+            count; cache reads do not), with ``anthropic-ratelimit-input-tokens-*`` headers.
         hang_s: How long a ``timeout`` fault holds the request before dropping it.
         min_cache_tokens: Shortest prefix that is cached. None (the default): the model's
             minimum cacheable length from :mod:`sandbox.llm.models`, as the real API does; an
@@ -159,6 +172,9 @@ class FakeOptions:
     policy: str = "random"
     seed: int = 0
     retry_after_s: float = 1.0
+    retry_after_date: bool = False
+    rate_limit_rpm: int | None = None
+    rate_limit_itpm: int | None = None
     hang_s: float = 30.0
     min_cache_tokens: int | None = None
     keep_bodies: int = 20000
@@ -183,6 +199,10 @@ class FakeOptions:
             raise ValueError(
                 f"chat_mode must be one of {', '.join(CHAT_MODES)}, got {self.chat_mode!r}"
             )
+        for name in ("rate_limit_rpm", "rate_limit_itpm"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be a positive integer or None, got {value}")
         if self.min_cache_tokens is not None and self.min_cache_tokens < 0:
             raise ValueError(f"min_cache_tokens must be >= 0 or None, got {self.min_cache_tokens}")
 
@@ -212,6 +232,14 @@ class FakeState:
         #: Cached prefix digest -> (expiry on :meth:`now`, TTL in seconds, when it was written).
         self.prefixes: OrderedDict[str, tuple[float, float, float]] = OrderedDict()
         self.clock_offset = 0.0
+        #: Rate-limit buckets: name -> (capacity per minute, level, last refill on :meth:`now`).
+        self.buckets: dict[str, list[float]] = {}
+        for name, capacity in (
+            ("requests", options.rate_limit_rpm),
+            ("input-tokens", options.rate_limit_itpm),
+        ):
+            if capacity is not None:
+                self.buckets[name] = [float(capacity), float(capacity), time.monotonic()]
         self.notes: Counter[str] = Counter()
         self.ids = 0
         self.started = time.monotonic()
@@ -262,6 +290,51 @@ class FakeState:
             entry = self.script[self.script_index % len(self.script)]
             self.script_index += 1
             return entry
+
+    # -- rate limits ---------------------------------------------------------------------------
+    def _refill(self, name: str, now: float) -> list[float]:
+        bucket = self.buckets[name]
+        capacity, level, last = bucket
+        bucket[1] = min(capacity, level + (now - last) * capacity / 60.0)
+        bucket[2] = now
+        return bucket
+
+    def take_request(self) -> tuple[float | None, dict[str, str]]:
+        """Take one request from the buckets: (seconds to wait when limited, headers)."""
+        if not self.buckets:
+            return None, {}
+        with self.lock:
+            now = self.now()
+            wait = 0.0
+            for name in self.buckets:
+                capacity, level, _ = self._refill(name, now)
+                if level < 1.0:  # no request left, or the input tokens are spent
+                    wait = max(wait, (1.0 - level) * 60.0 / capacity)
+            if not wait and "requests" in self.buckets:
+                self.buckets["requests"][1] -= 1.0
+            return (wait or None), self._limit_headers(now)
+
+    def spend_input_tokens(self, tokens: int) -> None:
+        """Charge a served request's uncached input and cache writes to the input bucket."""
+        if "input-tokens" not in self.buckets:
+            return
+        with self.lock:
+            self._refill("input-tokens", self.now())
+            self.buckets["input-tokens"][1] -= tokens
+
+    def _limit_headers(self, now: float) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        wall = time.time() + (now - time.monotonic())
+        for name, (capacity, level, _) in self.buckets.items():
+            remaining = max(0, int(level))
+            # RFC 3339 time at which the bucket is full again.
+            reset = wall + (capacity - level) * 60.0 / capacity
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(reset))
+            prefix = f"anthropic-ratelimit-{name}-"
+            headers[prefix + "limit"] = str(int(capacity))
+            headers[prefix + "remaining"] = str(remaining)
+            headers[prefix + "reset"] = stamp
+        return headers
 
     # -- prompt cache --------------------------------------------------------------------------
     def now(self) -> float:
@@ -1285,6 +1358,8 @@ class FakeHandler(BaseHTTPRequestHandler):
     server: FakeServer
     #: When the request being served arrived (the server's clock), before any latency.
     arrived: float | None = None
+    #: ``anthropic-ratelimit-*`` headers of the request being served.
+    limit_headers: dict[str, str] = {}  # noqa: RUF012 (replaced per request, never mutated)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
@@ -1301,7 +1376,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(data)))
         if "request-id" not in (headers or {}):
             self.send_header("request-id", f"req_fake_{self.state.next_id():08d}")
-        for name, value in (headers or {}).items():
+        for name, value in {**self.limit_headers, **(headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
@@ -1371,6 +1446,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             self._error(404, f"no route GET {path}")
 
     def do_POST(self) -> None:
+        self.limit_headers = {}
         path = self.path.split("?", 1)[0]
         openai = path.endswith("/chat/completions")
         try:
@@ -1416,6 +1492,18 @@ class FakeHandler(BaseHTTPRequestHandler):
             self._send(200, {"input_tokens": total})
             return
         self.arrived = self.state.now()
+        if path == "/v1/messages":
+            wait, self.limit_headers = self.state.take_request()
+            if wait is not None:
+                with self.state.lock:
+                    self.state.notes["rate_limited"] += 1
+                self._error(
+                    429,
+                    "This request would exceed the rate limit for your organization (fake). "
+                    "Please wait before trying again.",
+                    headers={"retry-after": self._retry_after(wait)},
+                )
+                return
         latency = self.state.options.latency_ms / 1000.0
         if latency > 0:
             time.sleep(latency)
@@ -1483,6 +1571,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             self._fault_counted(fault)
         model = str(body["model"])
         usage = state.cache_usage(prompt_blocks(body), model=model, arrived=self.arrived)
+        state.spend_input_tokens(usage.input_tokens + usage.cache_creation_input_tokens)
         output = min(int(body["max_tokens"]), max(1, len(_canon(answer.content)) // 4 + 8))
         if answer.stop_reason == "max_tokens":
             output = int(body["max_tokens"])
@@ -1514,6 +1603,13 @@ class FakeHandler(BaseHTTPRequestHandler):
             self._stream(message)
         else:
             self._send(200, message)
+
+    def _retry_after(self, seconds: float) -> str:
+        if self.state.options.retry_after_date:
+            from email.utils import formatdate
+
+            return formatdate(time.time() + self.state.clock_offset + seconds, usegmt=True)
+        return f"{max(1, int(-(-seconds // 1)))}" if seconds >= 1 else f"{seconds:g}"
 
     def _api_version(self) -> str:
         return str(self.headers.get("anthropic-version") or "").strip()
@@ -1549,7 +1645,9 @@ class FakeHandler(BaseHTTPRequestHandler):
         if fault in ("429", "529", "500"):
             self._fault_counted(fault)
             status = int(fault)
-            headers = {"retry-after": f"{options.retry_after_s:g}"} if status == 429 else None
+            headers = (
+                {"retry-after": self._retry_after(options.retry_after_s)} if status == 429 else None
+            )
             message = {
                 429: "Number of requests has exceeded your rate limit (fake)",
                 529: "Overloaded (fake)",
@@ -1863,6 +1961,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="shortest cached prefix (default: the model's minimum cacheable length)",
     )
     parser.add_argument(
+        "--retry-after-date",
+        action="store_true",
+        help="send retry-after as an HTTP date, not seconds",
+    )
+    parser.add_argument(
+        "--rpm", type=int, default=None, help="requests per minute allowed (default: no limit)"
+    )
+    parser.add_argument(
+        "--itpm", type=int, default=None, help="input tokens per minute allowed (default: none)"
+    )
+    parser.add_argument(
         "--chat-mode",
         default="openai",
         choices=CHAT_MODES,
@@ -1895,6 +2004,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             min_cache_tokens=args.min_cache_tokens,
             chat_mode=args.chat_mode,
             chat_usage=not args.no_usage,
+            retry_after_date=args.retry_after_date,
+            rate_limit_rpm=args.rpm,
+            rate_limit_itpm=args.itpm,
         )
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
