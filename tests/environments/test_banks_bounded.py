@@ -215,3 +215,38 @@ def test_a_cell_over_the_limit_names_the_cell_and_the_limit(tmp_path: Path) -> N
     assert message.startswith("huge.csv: the CSV record starting at line 3 has a cell longer ")
     assert "limit of 1,048,576 characters" in message and "Fix: shorten that cell" in message
     assert "quoting" not in message
+
+
+# ---------------------------------------------------------------------------------------------
+# Through the CLI: exit status 2 and one line, at once
+# ---------------------------------------------------------------------------------------------
+
+
+def _wsb_run(tmp_path: Path, bank: Path) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "sandbox", "run", f"env.kwargs.bank={bank}", "display=none",
+             f"hydra.run.dir={tmp_path / 'run'}"],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"wsb run with {bank.name} ran for more than 60 s")
+
+
+def test_wsb_run_refuses_an_alias_bomb_in_one_line(tmp_path: Path) -> None:
+    bank = tmp_path / "laughs.yaml"
+    bank.write_text(f"version: 1\n{_LAUGHS}tasks:\n{BOMBS['title']}", encoding="utf-8")
+    proc = _wsb_run(tmp_path, bank)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "laughs.yaml: bad YAML at line" in lines[0]
+    assert "aliases expand the document too far" in lines[0]
+
+
+def test_wsb_run_names_an_overlong_cell_and_the_limit(tmp_path: Path) -> None:
+    bank = tmp_path / "huge.csv"
+    bank.write_text(f'content,subcategory,category\n"{"x" * 2_000_000}",B,B\n', encoding="utf-8")
+    proc = _wsb_run(tmp_path, bank)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "limit of 1,048,576 characters" in lines[0]
