@@ -29,9 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from environments.banks import load_prompts
+from environments.banks import load_prompts, read_yaml, show_value
 from sandbox.errors import BankError
 
 __all__ = [
@@ -255,17 +253,7 @@ def _entries(path: Path, key: str, example: str) -> list[Any]:
             f"{path.name}: expected a .yaml bank, got {path.suffix or '(no suffix)'!r}. "
             "Fix: give a YAML file (prompt tables are accepted for scenarios only)."
         )
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except UnicodeDecodeError:
-        raise BankError(f"{path.name}: not UTF-8 text. Fix: re-save the file as UTF-8.") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise BankError(
-            f"{path.name}: bad YAML{where}: {getattr(err, 'problem', None) or err}. "
-            "Fix: correct the syntax there (quote strings holding ':' or '#')."
-        ) from None
+    data = read_yaml(path)  # bounded work: alias bombs and oversized files refused
     if not isinstance(data, dict) or key not in data:
         raise BankError(
             f"{path.name}: top level: expected a mapping with 'version' and '{key}', got "
@@ -341,5 +329,4 @@ def _unit(where: str, field: str, value: object) -> float:
 def _kind(value: object) -> str:
     if value is None:
         return "nothing (null)"
-    text = repr(value)
-    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+    return f"{type(value).__name__} {show_value(value)}"
