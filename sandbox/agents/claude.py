@@ -864,8 +864,10 @@ class ModelEpisode:
             )
             reserved = builder.budget.reserve(worst or 0.0)  # BudgetExceeded goes to the runner
             started = time.perf_counter()
+            acquired = False
             try:
                 await builder.limiter.acquire(limit_tokens)
+                acquired = True
                 started = time.perf_counter()
                 state.meta["attempts"] += 1
                 builder.counters["attempts"] += 1
@@ -931,6 +933,8 @@ class ModelEpisode:
                 continue
             except BaseException:
                 builder.budget.settle(reserved, 0.0)
+                if acquired:  # cancelled in flight: the limiter stops counting it
+                    builder.limiter.settle(limit_tokens, 0)
                 raise
             elapsed = time.perf_counter() - started
             usage = reply.usage

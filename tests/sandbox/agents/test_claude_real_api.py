@@ -188,6 +188,39 @@ def test_a_call_of_something_unavailable_is_the_models_invalid_choice(
         assert "not available" in json.dumps(answer["content"])
 
 
+def test_a_forced_choice_answered_in_words_is_recorded_as_ignored(
+    make_fake_api: Any, kit: Any, tmp_path: Path
+):
+    url = make_fake_api(
+        policy=script(tmp_path, [{"text": "I choose B.", "stop_reason": "end_turn"}])
+    )
+    builder = builder_for(cfg_for(url))
+    result = asyncio.run(play(builder, kit, kit.ScriptedEnv(steps=2, menu=MENU)))
+    for decision in result.decisions:
+        assert decision.meta["forced_choice_ignored"] is True
+        assert decision.meta["tool_choice_sent"] == ["any"]
+        assert decision.meta["tool_choice_path"] == "text"
+        assert (decision.action.kind, decision.action.target) == (ActionKind.TASK, 1)
+    assert builder.parameters()["counters"]["forced_choice_ignored"] == 2
+
+
+def test_a_response_without_usage_costs_none_not_zero():
+    from sandbox.agents.claude import AnthropicAdapter
+
+    adapter = AnthropicAdapter()
+    body = {
+        "type": "message",
+        "content": [{"type": "text", "text": "  \n\n "}, {"type": "text", "text": "Hello"}],
+        "stop_reason": "end_turn",
+    }
+    reply = adapter.parse(body)
+    assert not reply.usage_reported
+    # The whitespace-only block is dropped from what goes back; the other is kept as it is.
+    assert reply.assistant == {"role": "assistant", "content": [{"type": "text", "text": "Hello"}]}
+    assert adapter.parse({**body, "content": [{"type": "text", "text": "\n\n"}]}).assistant is None
+    assert adapter.parse({**body, "usage": {"input_tokens": 3}}).usage_reported
+
+
 # -- requests the real API rejects ---------------------------------------------------------------
 
 
@@ -317,17 +350,19 @@ def test_retry_after_as_an_http_date():
 
 
 def test_rate_limit_headers_hold_the_limiter_before_429s():
-    now = [100.0]
-    limiter = RateLimiter(clock=lambda: now[0])
-    asyncio.run(limiter.acquire(500))
     from datetime import UTC, datetime, timedelta
 
-    reset = (datetime.now(UTC) + timedelta(seconds=12)).isoformat().replace("+00:00", "Z")
+    limiter = RateLimiter()  # no limits of its own: only the server's headers hold it
+    asyncio.run(limiter.acquire(500))
+
+    def reset_in(seconds: float) -> str:
+        return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
     observe_rate_limit_headers(
         limiter,
         {
             "anthropic-ratelimit-requests-remaining": "40",
-            "anthropic-ratelimit-requests-reset": reset,
+            "anthropic-ratelimit-requests-reset": reset_in(0.5),
             "anthropic-ratelimit-input-tokens-remaining": "100000",
         },
     )
@@ -335,20 +370,25 @@ def test_rate_limit_headers_hold_the_limiter_before_429s():
     observe_rate_limit_headers(
         limiter,
         {
-            "anthropic-ratelimit-requests-remaining": "0",
-            "anthropic-ratelimit-requests-reset": reset,
+            # One request left and one call still in flight: the next call would meet a 429.
+            "anthropic-ratelimit-requests-remaining": "1",
+            "anthropic-ratelimit-requests-reset": reset_in(0.5),
         },
     )
     assert limiter.server_holds == 1
-
-    async def next_call() -> float:
-        task = asyncio.ensure_future(limiter.acquire(500))
-        await asyncio.sleep(0.05)
-        assert not task.done()  # held until the reset
-        now[0] += 13.0
-        return await task
-
-    assert asyncio.run(next_call()) >= 12.0
+    assert asyncio.run(limiter.acquire(500)) >= 0.4  # held until the reset
+    limiter.settle(500, 500)
+    limiter.settle(500, 500)
+    # Few tokens left for the size of a call: held too.
+    observe_rate_limit_headers(
+        limiter,
+        {
+            "anthropic-ratelimit-output-tokens-remaining": "100",
+            "anthropic-ratelimit-output-tokens-reset": reset_in(0.3),
+        },
+    )
+    assert limiter.server_holds == 2 and limiter.parameters()["server_holds"] == 2
+    assert asyncio.run(limiter.acquire(500)) >= 0.2
 
 
 def test_failed_attempts_keep_their_request_id(make_fake_api: Any, kit: Any, tmp_path: Path):
