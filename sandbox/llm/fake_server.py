@@ -1863,11 +1863,27 @@ def _ollama_ignores_choice(state: FakeState, text: str) -> bool:
 
 
 _MENU_LINE = re.compile(r"^\s*([A-Z])\)\s+\S", re.MULTILINE)
+_ACTION_LINE = re.compile(r"^- ([A-Z]+)\b", re.MULTILINE)
+#: The environments' action words ("Actions available now:" lists) and the tool each names.
+_KIND_TOOLS = {
+    "TASK": "take_task",
+    "REST": "rest",
+    "REFUSE": "refuse",
+    "EXIT": "leave",
+    "DONE": "done",
+    "SUBMIT": "submit_work",
+    "REPORT": "report_wellbeing",
+    "REPLY": "reply",
+    "MOVE": "move",
+    "READ": "read",
+    "WAIT": "wait",
+}
 
 
 def _text_answer(body: Mapping[str, Any], text: str, state: FakeState) -> str:
-    """A plain-words answer to a request without tools: a menu letter of the last user turn,
-    as a model reading the options would give, or resting when there is none."""
+    """A plain-words answer to a request without tools, as a model reading the prompt gives:
+    one of the actions the last user turn lists as available ("Actions available now:"), on
+    one of its menu letters; a menu letter alone when no actions are listed."""
     last = ""
     for message in body.get("messages") or []:
         if isinstance(message, Mapping) and message.get("role") == "user":
@@ -1876,13 +1892,16 @@ def _text_answer(body: Mapping[str, Any], text: str, state: FakeState) -> str:
                 last = content
             elif isinstance(content, list):
                 last = "\n".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
-    letters = _MENU_LINE.findall(last)
-    if not letters:
-        return text_for("rest", {})
-    if state.options.policy == "first":
-        return text_for("take_task", {"option": letters[0]})
+    letters = _MENU_LINE.findall(last) or ["A"]
+    head = last.rfind("Actions available now:")
+    kinds = [k for k in _ACTION_LINE.findall(last[head:]) if k in _KIND_TOOLS] if head >= 0 else []
+    if not kinds:
+        kinds = ["TASK"] if _MENU_LINE.search(last) else ["REST"]
     digest = hashlib.sha256(f"text\x00{state.options.seed}\x00{text}".encode()).digest()
-    return text_for("take_task", {"option": letters[digest[0] % len(letters)]})
+    first = state.options.policy == "first"
+    kind = kinds[0] if first else kinds[digest[0] % len(kinds)]
+    option = letters[0] if first else letters[digest[1] % len(letters)]
+    return text_for(_KIND_TOOLS[kind], {"option": option})
 
 
 # -- running it --------------------------------------------------------------------------------

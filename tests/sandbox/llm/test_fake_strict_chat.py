@@ -163,6 +163,23 @@ def test_vllm_without_a_parser_answers_plain_text_requests(make_fake_api: Any):
     assert ask(url, tools=None, tool_choice=None, extra_body={"top_k": 5}).choices
 
 
+def test_text_answers_pick_an_action_the_prompt_offers(make_fake_api: Any):
+    url = make_fake_api(chat_mode="llamacpp_no_jinja")
+    client = sdk(url)
+    prompt = (
+        "Your task: write a poem.\nActions available now:\n- SUBMIT with your work as text: "
+        "hand it in.\n- REFUSE with your reason as text: set it aside."
+    )
+    seen = set()
+    for i in range(12):
+        messages = [{"role": "user", "content": f"({i}) {prompt}"}]
+        answer = ask(url, client, messages=messages, tools=None, tool_choice=None)
+        content = answer.choices[0].message.content
+        assert content.startswith(("SUBMIT:", "REFUSE ")), content
+        seen.add(content.split()[0])
+    assert seen == {"SUBMIT:", "REFUSE"}
+
+
 def test_llamacpp_without_jinja_is_a_500_that_names_the_flag(make_fake_api: Any):
     url = make_fake_api(chat_mode="llamacpp_no_jinja")
     for choice in ("required", "auto", None):
