@@ -1,7 +1,7 @@
 """Welfare proxies computed from run records: rates, utilities, text markers, statistics.
 
 Proxies are behavioural measures with honest uncertainty, never claims about what an agent
-feels. Their definitions follow RESEARCH.md ("Welfare proxies"); :func:`compute_metrics` turns
+feels. Their definitions follow docs/science.md ("Welfare proxies"); :func:`compute_metrics` turns
 a run's records into ``metrics.json``.
 """
 

@@ -4,7 +4,7 @@ Records are the dicts of ``episodes.jsonl`` (see :mod:`sandbox.records`). Every 
 tolerates missing or malformed keys: an environment that does not log what a proxy needs gets
 ``n == 0`` and ``None`` values for that proxy, never an exception.
 
-Conventions shared by the proxies (RESEARCH.md, "Welfare proxies"):
+Conventions shared by the proxies (docs/science.md, "Welfare proxies"):
 
 - Only finished episodes count (those with an ``episode_end``); :func:`group_episodes` drops
   the rest, since a resumed run re-runs them from the start.

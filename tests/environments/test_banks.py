@@ -152,7 +152,7 @@ def test_checkers_tolerate_prose(checker: Checker, text: str, correct: bool) -> 
 # BailBench, the published prompt table
 # ---------------------------------------------------------------------------------------------
 
-# From /work/shared/data/bailbench/SOURCE.md.
+# From BailBench's SOURCE.md (BailStudy, MIT).
 BAILBENCH_COUNTS = {
     "Fraud/Deception": 300,
     "Physical Harm": 280,
