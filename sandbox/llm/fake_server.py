@@ -844,6 +844,12 @@ def check_messages_request(
         raise _bad("Requests which include `tool_use` or `tool_result` blocks must define tools.")
     forced = _check_tool_choice(body, tool_names, info)
     _check_thinking(body, forced, info)
+    if info.rejects_prefill and turns[-1][1] == "assistant":
+        # Messages API (prefill): on models without it, a final assistant turn is a 400.
+        raise _bad(
+            f"Prefilling assistant messages is not supported for {model}; end messages with a "
+            "user turn."
+        )
     return notes
 
 
@@ -1093,6 +1099,11 @@ def _check_thinking(body: Mapping[str, Any], forced: bool, info: Any) -> None:
             "thinking.type: Input should be 'enabled', 'disabled', 'adaptive' or 'between_tools'"
         )
     kind = thinking["type"]
+    if kind == "disabled" and info.rejects_thinking_disabled:
+        raise _bad(
+            '"thinking.type.disabled" is not supported for this model. Use '
+            '"thinking.type.adaptive" and "output_config.effort" to control thinking behavior.'
+        )
     if kind == "enabled":
         if info.sampling_removed:  # Opus 4.7+ / Sonnet 5+ migration guides: budgets removed
             raise _bad(

@@ -28,7 +28,9 @@ Sources (read 2026-12-01):
   ``2023-06-01``, Opus 4.7 and later, Sonnet 5 and later, Haiku 5.5, Fable and Mythos reject
   non-default sampling values (their migration guides).
 - Sonnet 5.5 and Opus 5.5 migration guides: forced tool choice (``tool_choice`` ``any`` or
-  ``tool``) returns a 400 on these models.
+  ``tool``) returns a 400 on these models, and so does ``thinking: {"type": "disabled"}``;
+  Sonnet 5.5 also refuses assistant prefill. Fable and Mythos 5.x (Anthropic's model notes):
+  no assistant prefill, and an explicit ``thinking`` ``disabled`` is a 400.
 - The installed SDK's ``anthropic/types/model_param.py`` (20 ids, all listed here as current).
 """
 
@@ -62,6 +64,8 @@ class ModelInfo:
         sampling_removed: True when the model rejects non-default ``temperature``, ``top_p``,
             ``top_k`` whatever the API version.
         rejects_forced_tool_choice: True when ``tool_choice`` ``any``/``tool`` is a 400.
+        rejects_prefill: True when a request ending with an assistant turn (prefill) is a 400.
+        rejects_thinking_disabled: True when ``thinking: {"type": "disabled"}`` is a 400.
     """
 
     id: str
@@ -71,6 +75,8 @@ class ModelInfo:
     family: str
     sampling_removed: bool = False
     rejects_forced_tool_choice: bool = False
+    rejects_prefill: bool = False
+    rejects_thinking_disabled: bool = False
 
 
 _K = 1000
@@ -86,19 +92,23 @@ def _m(
     cache: int,
     sampling_removed: bool = True,
     no_forced: bool = False,
+    no_prefill: bool = False,
+    no_disabled: bool = False,
 ) -> ModelInfo:
-    return ModelInfo(model_id, out, cache, ctx, family, sampling_removed, no_forced)
+    return ModelInfo(
+        model_id, out, cache, ctx, family, sampling_removed, no_forced, no_prefill, no_disabled
+    )
 
 
 _TABLE: tuple[ModelInfo, ...] = (
-    _m("claude-fable-5-2", "fable", cache=2048),
-    _m("claude-mythos-5-2", "mythos", cache=2048),
-    _m("claude-fable-5-1", "fable", cache=2048),
-    _m("claude-mythos-5-1", "mythos", cache=2048),
-    _m("claude-fable-5", "fable", cache=2048),
-    _m("claude-mythos-5", "mythos", cache=2048),
+    _m("claude-fable-5-2", "fable", cache=2048, no_prefill=True, no_disabled=True),
+    _m("claude-mythos-5-2", "mythos", cache=2048, no_prefill=True, no_disabled=True),
+    _m("claude-fable-5-1", "fable", cache=2048, no_prefill=True, no_disabled=True),
+    _m("claude-mythos-5-1", "mythos", cache=2048, no_prefill=True, no_disabled=True),
+    _m("claude-fable-5", "fable", cache=2048, no_prefill=True, no_disabled=True),
+    _m("claude-mythos-5", "mythos", cache=2048, no_prefill=True, no_disabled=True),
     _m("claude-mythos-preview", "mythos", cache=4096),
-    _m("claude-opus-5-5", "opus", cache=512, no_forced=True),
+    _m("claude-opus-5-5", "opus", cache=512, no_forced=True, no_disabled=True),
     _m("claude-opus-5", "opus", cache=512),
     _m("claude-opus-4-8", "opus", cache=1024),
     _m("claude-opus-4-7", "opus", cache=4096),
@@ -112,7 +122,9 @@ _TABLE: tuple[ModelInfo, ...] = (
         cache=4096,
         sampling_removed=False,
     ),
-    _m("claude-sonnet-5-5", "sonnet", cache=1024, no_forced=True),
+    _m(
+        "claude-sonnet-5-5", "sonnet", cache=1024, no_forced=True, no_prefill=True, no_disabled=True
+    ),
     _m("claude-sonnet-5", "sonnet", cache=1024),
     _m("claude-sonnet-4-6", "sonnet", cache=2048, sampling_removed=False),
     _m("claude-haiku-5-5", "haiku", cache=4096),

@@ -390,3 +390,17 @@ def test_refusal_and_max_tokens_answers(make_fake_api: Any):
     assert truncated.stop_reason == "max_tokens" and truncated.usage.output_tokens == 200
     empty = ok(make_fake_api(faults="empty_turn", fault_rate=1.0), **request())
     assert empty.stop_reason == "end_turn" and empty.content == []
+
+
+def test_models_without_prefill_or_a_disabled_thinking(url: str):
+    prefill = [{"role": "user", "content": "Pick."}, {"role": "assistant", "content": "I pick"}]
+    assert ok(url, **request(messages=prefill, tools=None, tool_choice=None)).content
+    message = rejected(
+        url, **request(model="claude-fable-5-2", messages=prefill, tools=None, tool_choice=None)
+    )
+    assert message.startswith("Prefilling assistant messages is not supported for claude-fable")
+    disabled = request(model="claude-sonnet-5-5", tool_choice={"type": "auto"})
+    assert '"thinking.type.disabled" is not supported' in rejected(
+        url, **disabled, thinking={"type": "disabled"}
+    )
+    assert ok(url, **request(), thinking={"type": "disabled"}).content
