@@ -275,7 +275,8 @@ def frame(
 
     if height is None or console is None:
         return Group(head, build(TEXT_LINES), progress)
-    return Group(head, fit_height(console, build, width, max(4, height - 2)), progress)
+    body = fit_height(console, build, width, max(4, height - 2), one_row_per_line=compact)
+    return Group(head, body, progress)
 
 
 def replay(

@@ -212,15 +212,30 @@ def rendered_height(console: Console, renderable: RenderableType, width: int) ->
 
 
 def fit_height(
-    console: Console, build: Callable[[int], RenderableType], width: int, height: int
+    console: Console,
+    build: Callable[[int], RenderableType],
+    width: int,
+    height: int,
+    *,
+    one_row_per_line: bool = False,
 ) -> RenderableType:
     """``build(n)`` with the most observation lines ``n`` (up to :data:`TEXT_LINES`) that keep
-    it within ``height`` rows (``build(0)`` if even that is taller)."""
-    lines = TEXT_LINES
+    it within ``height`` rows (``build(0)`` if even that is taller).
+
+    The frame without text is measured once; with ``one_row_per_line`` (the compact layout,
+    where no line wraps) that settles ``n``; otherwise the result is measured and ``n`` cut
+    by the excess until it fits (wrapped lines take more than one row).
+    """
+    free = height - rendered_height(console, build(0), width)
+    lines = max(0, min(TEXT_LINES, free))
     view = build(lines)
-    while lines > 0 and rendered_height(console, view, width) > height:
+    if one_row_per_line:
+        return view
+    while lines > 0:
         over = rendered_height(console, view, width) - height
-        lines = max(0, lines - max(1, over))
+        if over <= 0:
+            break
+        lines = max(0, lines - over)
         view = build(lines)
     return view
 
@@ -299,7 +314,7 @@ class LiveDisplay:
                     parts.append(grid)
             return Group(*parts)
 
-        body = fit_height(self.console, build, width, free)
+        body = fit_height(self.console, build, width, free, one_row_per_line=compact)
         return Group(body, *messages, self.progress)
 
     def run_started(self, header: RunHeader) -> None:
