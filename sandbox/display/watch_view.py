@@ -288,13 +288,13 @@ def run_view(state: RunWatch, width: int = 120, height: int | None = None) -> Re
 
     if height is None:
         return build(8)
+    # Each row of the in-flight table is one line: measure with one row, then add what fits.
     console = Console(width=width, height=height, file=_NOWHERE)
-    flights = 8
-    view = build(flights)
-    while flights > 0 and rendered_height(console, view, width) > height:
-        flights -= 1
-        view = build(flights)
-    return view
+    view = build(1)
+    spare = height - rendered_height(console, view, width)
+    if spare < 0:
+        return build(0)
+    return build(min(8, 1 + spare))
 
 
 class RichRunView:
