@@ -300,19 +300,19 @@ def observe_rate_limit_headers(limiter: RateLimiter, headers: Mapping[str, str] 
     if not headers:
         return
     prefix = "anthropic-ratelimit-"
-    requests = _int_header(headers, prefix + "requests-remaining")
-    tokens = [
-        (value, seconds_until(headers.get(prefix + kind + "-reset")))
-        for kind in ("tokens", "input-tokens", "output-tokens")
-        if (value := _int_header(headers, prefix + kind + "-remaining")) is not None
-    ]
+
+    def limit(kind: str) -> tuple[int, float | None, int | None] | None:
+        remaining = _int_header(headers, f"{prefix}{kind}-remaining")
+        if remaining is None:
+            return None
+        reset = seconds_until(headers.get(f"{prefix}{kind}-reset"))
+        return remaining, reset, _int_header(headers, f"{prefix}{kind}-limit")
+
+    requests = limit("requests")
+    tokens = [t for kind in ("tokens", "input-tokens", "output-tokens") if (t := limit(kind))]
     if requests is None and not tokens:
         return
-    limiter.server_limits(
-        requests_remaining=requests,
-        requests_reset_s=seconds_until(headers.get(prefix + "requests-reset")),
-        tokens=tokens,
-    )
+    limiter.server_limits(requests=requests, tokens=tokens)
 
 
 # -- the builder: what episodes share ----------------------------------------------------------

@@ -11,11 +11,12 @@ The token bucket is charged with an estimate before the call (input estimate plu
 ``max_tokens``) and corrected with the real count afterwards (:meth:`RateLimiter.settle`).
 
 The server's own count comes first where it says one: the Messages API reports, with every
-response, the requests and tokens left in its window and when they are restored
-(``anthropic-ratelimit-*`` headers). When what is left would not cover the calls already in
-flight, :meth:`RateLimiter.server_limits` holds every new request until the reset, so that a
-low tier (50 requests a minute) with many episodes at once waits instead of using up its
-retries on 429s.
+response, its limits, what is left and when they are restored (``anthropic-ratelimit-*``
+headers). :meth:`RateLimiter.server_limits` keeps a local copy of the server's request bucket
+(what is left, less the calls still in flight, refilled at ``limit`` a minute) and lets calls
+through only as requests come back; a token limit too low for one more call holds new calls
+until enough is back. So a low tier (50 requests a minute) with many episodes at once waits
+instead of using up its retries on 429s.
 """
 
 from __future__ import annotations
@@ -45,6 +46,18 @@ class _Bucket:
         return max(0.0, need / self.rate)
 
 
+def _wait_for(limit: tuple[int, float | None, int | None], need: float) -> float:
+    """Seconds until ``need`` of a server limit ``(remaining, reset_s, limit)`` is available."""
+    remaining, reset_s, capacity = limit
+    if remaining >= need:
+        return 0.0
+    reset_s = reset_s if reset_s is not None else 1.0
+    if capacity:
+        rate = capacity / 60.0  # the limits are per minute, replenished continuously
+        return min(reset_s, (need - remaining) / rate)
+    return reset_s
+
+
 @dataclass
 class RateLimiter:
     """Requests-per-minute and tokens-per-minute limits for all episodes of a run.
@@ -62,11 +75,12 @@ class RateLimiter:
     clock: Callable[[], float] = time.monotonic
     waited_s: float = 0.0
     granted: int = 0
-    #: Holds ordered by the server's rate-limit headers, and the longest wait one asked for.
+    #: Calls held back by the server's rate-limit headers, and the longest hold.
     server_holds: int = 0
     max_hold_s: float = 60.0
     in_flight: int = 0
     _hold_until: float = field(default=0.0, init=False, repr=False)
+    _server: _Bucket | None = field(default=None, init=False, repr=False)
     _last_tokens: float = field(default=0.0, init=False, repr=False)
     _requests: _Bucket | None = field(default=None, init=False, repr=False)
     _tokens: _Bucket | None = field(default=None, init=False, repr=False)
@@ -95,7 +109,7 @@ class RateLimiter:
             tokens: Estimated tokens of the call (input estimate plus ``max_tokens``).
         """
         self._last_tokens = float(tokens)
-        if self.unlimited and self._hold_until <= self.clock():
+        if self.unlimited and self._server is None and self._hold_until <= self.clock():
             self.granted += 1
             self.in_flight += 1
             return 0.0
@@ -105,13 +119,22 @@ class RateLimiter:
         start = self.clock()
         # One waiter at a time holds the lock while it sleeps: arrival order is service order.
         async with self._lock:
+            held = False
             while True:
                 now = self.clock()
                 delay = max(0.0, self._hold_until - now)
-                for bucket, amount in ((self._requests, 1.0), (self._tokens, float(tokens))):
+                for bucket, amount in (
+                    (self._requests, 1.0),
+                    (self._tokens, float(tokens)),
+                    (self._server, 1.0),
+                ):
                     if bucket is not None:
                         bucket.refill(now)
-                        delay = max(delay, bucket.wait_for(amount))
+                        wait = bucket.wait_for(amount)
+                        if wait > 0 and bucket is self._server and not held:
+                            held = True
+                            self.server_holds += 1  # a call the server's headers held back
+                        delay = max(delay, wait)
                 if delay <= 0.0:
                     break
                 await asyncio.sleep(delay)
@@ -119,6 +142,8 @@ class RateLimiter:
                 self._requests.level -= 1.0
             if self._tokens is not None:
                 self._tokens.level -= float(tokens)
+            if self._server is not None:
+                self._server.level -= 1.0
             self.granted += 1
             self.in_flight += 1
         waited = self.clock() - start
@@ -128,26 +153,41 @@ class RateLimiter:
     def server_limits(
         self,
         *,
-        requests_remaining: int | None = None,
-        requests_reset_s: float | None = None,
-        tokens: list[tuple[int, float | None]] | None = None,
+        requests: tuple[int, float | None, int | None] | None = None,
+        tokens: list[tuple[int, float | None, int | None]] | None = None,
     ) -> None:
-        """What the server says is left: hold new requests until its reset when it is low.
+        """What the server says is left: hold new requests while too little is.
+
+        Each limit is ``(remaining, seconds until fully replenished, limit)`` as the
+        ``anthropic-ratelimit-*-remaining``, ``-reset`` and ``-limit`` headers say. The API
+        replenishes continuously, so the hold lasts until enough is back for the calls already
+        in flight and one more (at the rate the headers imply), not until the full reset.
 
         Args:
-            requests_remaining: Requests left in the window.
-            requests_reset_s: Seconds until requests are restored.
-            tokens: ``(remaining, seconds until reset)`` for each token limit reported
-                (tokens, input tokens, output tokens).
+            requests: The requests limit.
+            tokens: Each token limit reported (tokens, input tokens, output tokens).
         """
         hold = 0.0
-        # The calls in flight were let through already and will count against what is left.
-        if requests_remaining is not None and requests_remaining <= self.in_flight:
-            hold = max(hold, requests_reset_s or 1.0)
-        need = self._last_tokens * max(1, self.in_flight)
-        for remaining, reset_s in tokens or []:
-            if need and remaining < need:
-                hold = max(hold, reset_s or 1.0)
+        if requests is not None:
+            remaining, _reset, capacity = requests
+            # The calls in flight were let through already and will count against what is
+            # left (this response's own call is counted in ``remaining`` already).
+            level = remaining - max(0, self.in_flight - 1)
+            if capacity:
+                # A local copy of the server's bucket: ``limit`` a minute, replenished
+                # continuously (the reset stamps have whole-second resolution, too coarse to
+                # derive a rate from), so that calls waiting for requests to come back are let
+                # through one by one, not all at once.
+                self._server = _Bucket(capacity / 60.0, float(capacity), float(level), self.clock())
+            else:
+                hold = max(hold, _wait_for(requests, self.in_flight + 1.0))
+        # Tokens: hold only when not even one more call of the last one's size fits. (The
+        # estimate counts the whole prompt, and cache reads do not count against the input
+        # limit on the API, so a multiple of it would hold runs that have room.)
+        need = self._last_tokens
+        for limit in tokens or []:
+            if need:
+                hold = max(hold, _wait_for(limit, need))
         if hold <= 0.0:
             return
         until = self.clock() + min(hold, self.max_hold_s)

@@ -391,6 +391,36 @@ def test_rate_limit_headers_hold_the_limiter_before_429s():
     assert asyncio.run(limiter.acquire(500)) >= 0.2
 
 
+@pytest.mark.slow
+def test_parallel_episodes_under_a_low_tier_wait_instead_of_meeting_429s(
+    make_fake_api: Any, kit: Any
+):
+    # 60 requests a minute, replenished continuously: 72 requests from 12 episodes at once
+    # exhaust it. The limiter has no limits of its own; only the response headers slow it.
+    url = make_fake_api(rate_limit_rpm=60)
+    builder = builder_for(cfg_for(url, max_retries=0))
+
+    async def main() -> list[Any]:
+        try:
+            return await asyncio.gather(
+                *(
+                    kit.play(
+                        builder.for_episode(EpisodeContext(index=i, seed=i, env_id="S")),
+                        kit.ScriptedEnv(steps=6, menu=MENU),
+                    )
+                    for i in range(12)
+                )
+            )
+        finally:
+            await builder.aclose()
+
+    results = asyncio.run(main())
+    assert all(len(r.decisions) == 6 for r in results)
+    stats = fetch_json(url, "/_stats")
+    assert stats["requests"] == 72 and "429" not in stats["by_status"]
+    assert builder.limiter.server_holds > 0
+
+
 def test_failed_attempts_keep_their_request_id(make_fake_api: Any, kit: Any, tmp_path: Path):
     url = make_fake_api(policy=script(tmp_path, [{"fault": "529"}, {"tool": "rest", "input": {}}]))
     builder = builder_for(cfg_for(url))
