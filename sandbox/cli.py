@@ -7,7 +7,10 @@ figures), ``envs`` (registered environments), ``fake-api`` (the loopback fake Me
 exit with status 2; ``--debug`` (or ``HYDRA_FULL_ERROR=1``) adds the traceback. Output into a
 pipe whose reader has gone (``wsb envs | head -1``) ends quietly with status 141. ``wsb run``
 exits 0 when every run is complete, 3 when a run (or a sweep's job) ended partial or failed,
-130 after Ctrl-C.
+and ``128 + signum`` when a signal stopped it: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (each ends
+the run ``partial`` with its finished episodes, see :mod:`sandbox.signals`). Before Hydra writes
+into the output directory, :mod:`sandbox.guard` locks and checks it, so a refused run changes
+nothing there.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ COMMANDS = ("run", "watch", "replay", "report", "envs", "fake-api", "version")
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wsb`` console script and ``python -m sandbox``."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] != ["run"]:
+        _end_startup()  # wsb run does so once its imports are done
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
@@ -85,8 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {os_error_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        from sandbox import signals
+
+        if not _INTERRUPT_SHOWN:  # a run says itself where its episodes are and how to resume
+            print(f"interrupted ({signals.name()})", file=sys.stderr)
+        return signals.exit_status()  # 128 + the signal's number: 130 Ctrl-C, 143 SIGTERM
 
 
 def _dispatch(command: str, rest: list[str]) -> int | None:
@@ -236,13 +244,27 @@ def _report(rest: list[str]) -> int:
     parser.add_argument("--format", choices=FORMATS, default="table", dest="fmt")
     parser.add_argument("--out", type=Path, help="write to this file instead of stdout")
     parser.add_argument("--plots", type=Path, help="also write the figures as PNG files here")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="report a run whose log contradicts itself (duplicated or inconsistent records)",
+    )
     args = parser.parse_args(rest)
     _check_report_args(args)  # before loading runs: that can take a minute
+    from sandbox import store
     from sandbox.report import build_report, emit, require_plots, write_plots
 
     if args.fmt == "html" or args.plots is not None:
         require_plots()
-    report = build_report(args.path, control=args.control)
+    try:
+        if args.force:
+            with store.tolerate_inconsistent_logs():
+                report = build_report(args.path, control=args.control)
+        else:
+            report = build_report(args.path, control=args.control)
+    except store.LogContradiction as exc:
+        fix = "restore it from a copy, or add --force to report it as it is"
+        raise store.LogContradiction(exc.path, exc.problems, fix) from None
     if args.plots is not None:
         for path in write_plots(report, args.plots):
             print(f"wrote {path}", file=sys.stderr)
@@ -318,13 +340,25 @@ def _joins(text: str, items: set[str]) -> bool:
     return len(text) + 1 in reachable
 
 
+def _end_startup() -> None:
+    """Give Ctrl-C back to Python (``python -m sandbox`` stops quietly while it imports)."""
+    import signal
+
+    if getattr(signal.getsignal(signal.SIGINT), "__name__", "") == "_startup_interrupt":
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _run_hydra(rest: list[str]) -> int:
     """Hand the overrides to the Hydra app (it parses ``sys.argv`` itself)."""
+    global _INTERRUPT_SHOWN
     if "--help" in rest or "-h" in rest:  # Hydra's own help lists schemas, not the launchers
         from sandbox.overrides import run_help
         from sandbox.paths import config_dir as help_config_dir
 
         return _print(run_help(help_config_dir()))
+    from sandbox import signals
+
+    signals.install(main=True)  # first: SIGTERM and SIGHUP take Ctrl-C's path from here on
     import hydra
 
     from sandbox.config import register_configs
@@ -333,14 +367,28 @@ def _run_hydra(rest: list[str]) -> int:
 
     register_configs()
     check_overrides(config_dir(), rest)
-    from sandbox import sweep
+    from sandbox import guard, sweep
 
     app = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(_task)
     sys.argv = ["wsb run", *rest]
     # Hydra's main does not pass the task's return value on: the outcome is collected here.
     _OUTCOMES.clear()
     sweep.last_rows = None
-    app()
+    _end_startup()
+    try:
+        app()
+    except guard.Refused as refused:  # checked before Hydra wrote anything (sandbox/guard.py)
+        raise refused.error from None
+    except KeyboardInterrupt:
+        if guard.current_sweep_dir is not None and not _INTERRUPT_SHOWN:
+            # The jobs ran in worker processes, which said where their episodes are.
+            print(
+                f"interrupted ({signals.name()}): finished episodes are kept; to continue, run "
+                f"the same command with resume=true hydra.sweep.dir={guard.current_sweep_dir}",
+                file=sys.stderr,
+            )
+            _INTERRUPT_SHOWN = True
+        raise
     if sweep.last_rows is not None:  # a sweep, under any launcher: its summary says how it went
         return 0 if all(row.get("status") == "complete" for row in sweep.last_rows) else 3
     return max(_OUTCOMES, default=0)
@@ -348,6 +396,8 @@ def _run_hydra(rest: list[str]) -> int:
 
 #: Exit statuses of the runs this process made (``_task`` appends; ``_run_hydra`` reads).
 _OUTCOMES: list[int] = []
+#: Whether a job of this process printed how to resume after a signal.
+_INTERRUPT_SHOWN = False
 
 
 def _task(cfg: Any) -> int:
@@ -355,13 +405,19 @@ def _task(cfg: Any) -> int:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from sandbox import runner
+    from sandbox import runner, signals, store
     from sandbox.config import to_typed
     from sandbox.display.base import make_display
 
+    global _INTERRUPT_SHOWN
+    if signals.received is not None:
+        return signals.exit_status()  # a worker told to stop starts no further job
+    # In a sweep's worker process too (submitit's job would otherwise ignore SIGTERM).
+    signals.install()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    manifest_before = _read_bytes(run_dir / store.RUN_JSON)
     _setup_logging(run_dir)
     try:
         typed = to_typed(cfg)
@@ -370,20 +426,27 @@ def _task(cfg: Any) -> int:
             # episode keeps their output readable.
             typed.display.mode = "plain"
         result = runner.run(typed, run_dir, make_display(typed.display))
-        if result.reason == "interrupted":
+        if result.reason is not None and result.reason.startswith("interrupted"):
             where = "hydra.sweep.dir" if multirun else "hydra.run.dir"
             folder = hydra_cfg.sweep.dir if multirun else run_dir
             print(
-                f"interrupted: finished episodes are kept in {run_dir}; to continue, run the "
-                f"same command with resume=true {where}={folder}",
+                f"interrupted ({signals.name()}): finished episodes are kept in {run_dir}; to "
+                f"continue, run the same command with resume=true {where}={folder}",
                 file=sys.stderr,
             )
+            _INTERRUPT_SHOWN = True
+            if signals.in_worker() and signals.received is not None:
+                # A sweep's worker stopped by a signal: its run is written, and the next job
+                # this worker is handed returns at once (see above); the parent, which passed
+                # the signal on, stops the sweep. (Exiting here would make joblib kill the
+                # other workers before they have written their runs.)
+                return signals.exit_status()
             raise KeyboardInterrupt  # stop a sweep too, not only its current job
     except SandboxError as exc:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
-        _mark_failed(run_dir, exc)
+        _mark_failed(run_dir, exc, manifest_before)
         if multirun:
             return 2  # the sweep goes on; the summary lists this job as failed
         sys.exit(2)
@@ -391,14 +454,40 @@ def _task(cfg: Any) -> int:
     return _OUTCOMES[-1]
 
 
-def _mark_failed(run_dir: Path, exc: BaseException) -> None:
-    """Leave a ``run.json`` that says the job failed and why (the sweep summary reads it)."""
+def _mark_failed(run_dir: Path, exc: BaseException, before: bytes | None) -> None:
+    """Leave a ``run.json`` that says the job failed and why (the sweep summary reads it).
+
+    Only in a directory this command was writing: a ``run.json`` it found (``before``) and did
+    not change belongs to a run it refused, and stays as it was; so does one another process
+    writes (it holds the lock), and one the run itself closed after a failed write.
+    """
     from sandbox import store
 
+    if isinstance(exc, store.RunWriteError):
+        return  # the runner wrote why, if the disk let it
     path = run_dir / store.RUN_JSON
-    data: dict[str, Any] = store.read_json(path) if path.exists() else {}
-    data.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
-    store.write_json_atomic(path, data)
+    if before is not None and _read_bytes(path) == before:
+        return
+    try:
+        lock = store.lock_run_dir(run_dir)
+    except SandboxError:
+        return  # another process writes this run
+    try:
+        data: dict[str, Any] = store.read_json(path) if path.exists() else {}
+        data.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+        store.write_json_atomic(path, data)
+    except SandboxError as again:
+        log.error("run.json could not record the failure: %s", again)
+    finally:
+        lock.release()
+        store.unlock_run_dir(run_dir)
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _setup_logging(run_dir: Path) -> None:
@@ -408,7 +497,8 @@ def _setup_logging(run_dir: Path) -> None:
     for handler in list(root.handlers):
         root.removeHandler(handler)
     root.setLevel(logging.INFO)
-    to_file = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
+    # delay: run.log is opened at the first record, so a refused run leaves the directory as it was
+    to_file = logging.FileHandler(run_dir / "run.log", encoding="utf-8", delay=True)
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     to_stderr = logging.StreamHandler(sys.stderr)
     to_stderr.setLevel(logging.WARNING)

@@ -1222,8 +1222,9 @@ def emit(report: Report, fmt: str, out: Path | None = None, stream: Any = None) 
     if out is None:
         stream.write(text)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    # Atomic (temporary file, fsync, rename): a kill or a full disk leaves the old report whole.
+    # An unwritable path is a RunWriteError: one line, status 2.
+    store.write_text_atomic(out, text)
 
 
 def write_plots(report: Report, directory: Path) -> list[Path]:

@@ -2,14 +2,22 @@
 
 Read top to bottom, one run is:
 
-1. ``prepare``: check the environment builds with the condition's arguments, build the agent,
-   write ``run.json`` (status ``running``); on ``resume``, keep finished episodes and drop the
-   records of unfinished ones (a run already complete is returned as it is, so a resumed sweep
-   skips its finished jobs).
+1. ``prepare``: take the run directory's lock (one writer per run), check everything before
+   writing anything (:func:`check_run_dir`: the environment builds with the condition's
+   arguments; a directory that holds a run is continued only with ``resume``, and only with the
+   same configuration and the same input files; its log is readable and agrees with itself),
+   build the agent, then write ``run.json`` (status ``running``); on ``resume``, keep finished
+   episodes and drop the records of unfinished ones (a run already complete is returned as it
+   is, so a resumed sweep skips its finished jobs). A refused run leaves the directory as it
+   was.
 2. ``run_episode`` for each pending episode, at most ``max_concurrency`` at once: reset with
    ``seed + i``; each step the agent reads the observation and acts, the environment steps, a
    record is appended to ``episodes.jsonl`` and shown; an ``episode_end`` record closes it.
 3. ``finish``: compute ``metrics.json`` from the records alone and set the final status.
+
+Ctrl-C, SIGTERM and SIGHUP end a run ``partial`` with the finished episodes kept
+(:mod:`sandbox.signals`). A failed write of the run's own files (a full disk) stops the run at
+once, ``partial`` with the reason, and is never taken for an agent failure.
 
 The runner never imports rich (the display is behind :class:`sandbox.display.base.Display`) and
 never calls a model itself (agents do).
@@ -18,6 +26,8 @@ never calls a model itself (agents do).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
 import platform
 import subprocess
@@ -33,7 +43,7 @@ import gymnasium
 
 import environments  # noqa: F401  (registers the WelfareSandbox/ ids)
 from environments.core import ActionKind
-from sandbox import store
+from sandbox import signals, store
 from sandbox.agents.base import Agent, AgentBuilder, Decision, EpisodeContext, Turn
 from sandbox.agents.build import build_agent
 from sandbox.budget import Budget
@@ -68,12 +78,32 @@ class RunResult:
 
 
 def run(cfg: RunConfig, run_dir: Path, display: Display) -> RunResult:
-    """Run ``cfg`` into ``run_dir``; Ctrl-C ends it ``partial`` with what finished kept."""
+    """Run ``cfg`` into ``run_dir``; Ctrl-C ends it ``partial`` with what finished kept.
+
+    Raises:
+        RunDirError: The directory is another writer's, or holds a run that this one may not
+            continue (nothing is written then).
+        store.RunWriteError: A write of the run's files failed; ``run.json`` says so if it can.
+        KeyboardInterrupt: Interrupted before the run began (nothing is written then).
+    """
     runner = Runner(cfg, Path(run_dir), display)
     try:
-        return asyncio.run(runner.main())
-    except KeyboardInterrupt:
+        try:
+            return asyncio.run(runner.main())
+        finally:
+            signals.install()  # asyncio reset the handlers of SIGTERM and SIGHUP it watched
+    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+        if isinstance(exc, asyncio.CancelledError) and signals.received is None:
+            raise
+        if not runner.manifest:
+            raise KeyboardInterrupt from None  # stopped before it began: nothing to keep
+        display.stopping(signals.reason())  # at once: finish() may take a while
         return runner.finish(interrupted=True)
+    except store.RunWriteError as exc:
+        runner.finish_after_write_error(exc)
+        raise
+    finally:
+        store.unlock_run_dir(runner.run_dir)
 
 
 class Runner:
@@ -98,29 +128,26 @@ class Runner:
 
     # -- 1. prepare ---------------------------------------------------------------------------
     def prepare(self) -> tuple[AgentBuilder, list[int]]:
-        """Check the environment, build the agent, write the manifest; the episodes to run."""
+        """Check everything, build the agent, then write the manifest; the episodes to run."""
         cfg = self.cfg
-        episode_steps = check_environment(cfg.env.id, self.env_kwargs)
+        checked = check_run_dir(cfg, self.env_kwargs, self.run_dir)
+        builder = build_agent(cfg.agent, budget=self.budget, run_dir=self.run_dir)
+        # Everything is checked: from here on this run writes.
+        store.lock_run_dir(self.run_dir).claim()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         episodes_path = self.run_dir / store.EPISODES
         done: set[int] = set()
-        previous = self._previous()
-        if previous is not None:
-            check_resumable(cfg, self.env_kwargs, previous, self.run_dir)
         if cfg.resume:
             store.remove_stale_temp_files(self.run_dir)
-        if cfg.resume and episodes_path.exists():
-            records = store.read_records(episodes_path)
-            done = store.finished_episodes(records, rerun=RERUN_REASONS)
+        if checked.records is not None:
+            done = store.finished_episodes(checked.records, rerun=RERUN_REASONS)
             dropped = store.keep_only(episodes_path, done)
             log.info("resume: %d episodes finished, %d stale records dropped", len(done), dropped)
-        elif episodes_path.exists() and episodes_path.stat().st_size:
-            raise RunDirError(
-                f"{self.run_dir} already holds a run; add resume=true to continue it, "
-                "or choose another hydra.run.dir"
-            )
-        builder = build_agent(cfg.agent, budget=self.budget, run_dir=self.run_dir)
-        self.manifest = manifest(cfg, self.env_kwargs, builder, previous=previous)
+        episode_steps = checked.episode_steps
+        previous = checked.previous
+        self.manifest = manifest(
+            cfg, self.env_kwargs, builder, previous=previous, inputs=checked.inputs
+        )
         store.write_json_atomic(self.run_dir / store.RUN_JSON, self.manifest)
         pending = [i for i in range(cfg.episodes) if i not in done]
         header = RunHeader(
@@ -159,10 +186,6 @@ class Runner:
         log.info(text)
         self.display.message(text)
 
-    def _previous(self) -> dict[str, Any] | None:
-        path = self.run_dir / store.RUN_JSON
-        return store.read_json(path) if self.cfg.resume and path.exists() else None
-
     def completed_before(self) -> RunResult | None:
         """On resume, the result of a run this directory already holds complete, else ``None``.
 
@@ -181,10 +204,12 @@ class Runner:
             return None
         check_resumable(cfg, self.env_kwargs, previous, run_dir)
         try:
-            records = store.read_records(run_dir / store.EPISODES)
+            records = store.read_checked_records(
+                run_dir / store.EPISODES, seed=previous.get("seed")
+            )
             metrics = store.read_json(run_dir / store.METRICS)
         except RunDirError:
-            return None  # something is missing or damaged: resume the ordinary way
+            return None  # something is missing or damaged: prepare() says what
         if store.finished_episodes(records, rerun=RERUN_REASONS) != set(range(cfg.episodes)):
             return None
         text = f"{run_dir}: already complete ({cfg.episodes} episodes); skipped (resume=true)"
@@ -206,6 +231,11 @@ class Runner:
 
     # -- 2. episodes --------------------------------------------------------------------------
     async def main(self) -> RunResult:
+        # One writer per run directory, for as long as the run lives (run() lets it go).
+        store.lock_run_dir(self.run_dir)
+        current = asyncio.current_task()
+        if current is not None:  # SIGTERM and SIGHUP cancel the run as Ctrl-C does
+            signals.watch_loop(asyncio.get_running_loop(), current)
         # Before anything can fail: Hydra's files are on disk already.
         scrub_hydra_files(self.run_dir)
         skipped = self.completed_before()
@@ -308,6 +338,9 @@ class Runner:
         except asyncio.CancelledError:
             env.close()
             raise  # interrupted: no episode_end, so a resume plays it again
+        except store.RunWriteError:
+            env.close()
+            raise  # the run's own files cannot be written: the run stops (not the agent's fault)
         except CacheError:
             # A damaged response cache fails every episode alike: stop the run with its one
             # message (no episode_end, so a resume after the fix plays this episode again).
@@ -344,8 +377,13 @@ class Runner:
         return names
 
     # -- 3. finish ----------------------------------------------------------------------------
-    def finish(self, *, interrupted: bool = False) -> RunResult:
-        """Compute metrics from the records and write the final status."""
+    def finish(self, *, interrupted: bool = False, failure: str | None = None) -> RunResult:
+        """Compute metrics from the records and write the final status.
+
+        Args:
+            interrupted: A signal stopped the run (the reason names it unless it was Ctrl-C).
+            failure: Why the run stopped early (a failed write), for ``run.json``'s reason.
+        """
         from sandbox.metrics import compute_metrics
 
         if self.writer is not None:
@@ -355,8 +393,10 @@ class Runner:
         records = store.read_records(self.run_dir / store.EPISODES)
         finished = store.finished_episodes(records, rerun=RERUN_REASONS)
         status, reason = "complete", None
-        if interrupted:
-            status, reason = "partial", "interrupted"
+        if failure is not None:
+            status, reason = "partial", failure
+        elif interrupted:
+            status, reason = "partial", signals.reason()
         elif self.stop_reason == "budget":
             status, reason = "partial", "budget_usd reached"
         elif len(finished) < self.cfg.episodes:
@@ -374,6 +414,20 @@ class Runner:
         store.write_json_atomic(self.run_dir / store.RUN_JSON, self.manifest)
         self.display.run_ended(status, metrics)
         return RunResult(self.run_dir, status, reason, metrics)
+
+    def finish_after_write_error(self, exc: store.RunWriteError) -> None:
+        """After a failed write: keep what was written and let ``run.json`` say why, if the
+        disk still takes it (the error itself is the caller's to report)."""
+        if self.writer is not None:
+            with contextlib.suppress(store.RunWriteError, OSError):
+                self.writer.close()
+            self.writer = None
+        if not self.manifest:
+            return
+        try:
+            self.finish(failure=f"write failed: {exc}")
+        except (store.RunWriteError, OSError) as again:
+            log.error("run.json could not record the failure either: %s", again)
 
 
 def _usage(decision: Decision, total: dict[str, Any]) -> dict[str, Any] | None:
@@ -440,8 +494,9 @@ def manifest(
     env_kwargs: dict[str, Any],
     builder: AgentBuilder,
     previous: dict[str, Any] | None = None,
+    inputs: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """``run.json``: what ran, with what, and how to rebuild it."""
+    """``run.json``: what ran, with what (input files with their sha256), how to rebuild it."""
     from omegaconf import OmegaConf
 
     resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
@@ -452,6 +507,7 @@ def manifest(
         "reason": None,
         "experiment": cfg.experiment,
         "env": {"id": cfg.env.id, "kwargs": env_kwargs},
+        "inputs": input_files(env_kwargs) if inputs is None else inputs,
         "agent": {"name": builder.name, "parameters": builder.parameters()},
         "intervention": asdict(cfg.intervention),
         "seed": cfg.seed,
@@ -507,6 +563,126 @@ def check_resumable(
             f"{run_dir} was made with another configuration ({detail}); resume it with the "
             "same overrides, or choose another hydra.run.dir / hydra.sweep.dir"
         )
+    if isinstance(previous.get("inputs"), list):
+        check_same_inputs(previous["inputs"], input_files(env_kwargs), run_dir)
+
+
+def input_files(env_kwargs: dict[str, Any]) -> list[dict[str, str]]:
+    """The files a run reads, named by its environment's arguments (a bank, a prompt table):
+    for each, the argument, the resolved path and the sha256 of the content.
+
+    Any string argument that names an existing file counts (``default`` and the names of
+    shipped banks are the package's own files, pinned by its version).
+    """
+    found: list[dict[str, str]] = []
+
+    def visit(value: Any, key: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                visit(v, f"{key}.{k}")
+        elif isinstance(value, list | tuple):
+            for i, v in enumerate(value):
+                visit(v, f"{key}[{i}]")
+        elif isinstance(value, str | Path) and str(value).strip():
+            path = Path(str(value).strip()).expanduser()
+            try:
+                if not path.is_file():
+                    return
+                found.append({"field": key, "path": str(path.resolve()), "sha256": _sha256(path)})
+            except (OSError, ValueError):
+                return  # unreadable: the environment's own check says so
+
+    for name, value in env_kwargs.items():
+        visit(value, f"env.kwargs.{name}")
+    return found
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_same_inputs(
+    before: list[dict[str, Any]], now: list[dict[str, str]], run_dir: Path
+) -> None:
+    """Refuse to resume when an input file's content differs from the one the run began with.
+
+    Raises:
+        RunDirError: Naming the first file that differs, then and now.
+    """
+    current = {item["field"]: item for item in now}
+    for item in before:
+        if not isinstance(item, dict) or "field" not in item:
+            continue
+        field = str(item["field"])
+        was = f"{item.get('path')} (sha256 {str(item.get('sha256'))[:12]})"
+        new = current.get(field)
+        if new is None:
+            raise RunDirError(
+                f"{run_dir} was made reading {field}={was}, which this run does not read; "
+                "resume with the same files, or choose another hydra.run.dir / hydra.sweep.dir"
+            )
+        if new["sha256"] != item.get("sha256"):
+            raise RunDirError(
+                f"{run_dir} was made reading {field}={was}, now {new['path']} (sha256 "
+                f"{new['sha256'][:12]}) has other content; resume with the same file, or "
+                "choose another hydra.run.dir / hydra.sweep.dir"
+            )
+
+
+@dataclass(slots=True)
+class CheckedRunDir:
+    """What :func:`check_run_dir` found, for the run to go on with.
+
+    Attributes:
+        episode_steps: The most steps an episode can take (0 when the environment was not
+            built).
+        previous: The ``run.json`` being resumed, or ``None``.
+        records: The log being resumed (checked), or ``None``.
+        inputs: The input files (see :func:`input_files`).
+    """
+
+    episode_steps: int
+    previous: dict[str, Any] | None
+    records: list[dict[str, Any]] | None
+    inputs: list[dict[str, str]]
+
+
+def check_run_dir(
+    cfg: RunConfig, env_kwargs: dict[str, Any], run_dir: Path, *, build_env: bool = True
+) -> CheckedRunDir:
+    """Everything a run checks before it writes anything into ``run_dir`` (it writes nothing).
+
+    Args:
+        cfg: The run's config.
+        env_kwargs: The environment's arguments (the condition's merged in).
+        run_dir: The run directory.
+        build_env: Also build the environment once (:func:`check_environment`).
+
+    Raises:
+        ConfigError: The environment does not build with these arguments.
+        RunDirError: The directory holds a run and ``resume`` is off; or the run it holds was
+            made with another configuration or other input files; or its log is damaged or
+            contradicts itself.
+    """
+    episode_steps = check_environment(cfg.env.id, env_kwargs) if build_env else 0
+    episodes_path = run_dir / store.EPISODES
+    previous = records = None
+    if cfg.resume and (run_dir / store.RUN_JSON).exists():
+        previous = store.read_json(run_dir / store.RUN_JSON)
+        check_resumable(cfg, env_kwargs, previous, run_dir)
+    if cfg.resume and episodes_path.exists():
+        seed = previous.get("seed") if previous is not None else None
+        records = store.read_checked_records(episodes_path, seed=seed)
+    elif episodes_path.exists() and episodes_path.stat().st_size:
+        raise RunDirError(
+            f"{run_dir} already holds a run; add resume=true to continue it, "
+            "or choose another hydra.run.dir"
+        )
+    return CheckedRunDir(episode_steps, previous, records, input_files(env_kwargs))
 
 
 def versions() -> dict[str, str | None]:

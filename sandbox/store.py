@@ -4,13 +4,27 @@ A run directory (the contract) holds ``run.json`` (the manifest), ``episodes.jso
 one a line, appended and flushed as they happen), ``metrics.json`` and, for model agents,
 ``transcripts/``. JSON files are replaced atomically (temporary file, fsync, rename), so each is
 either the old complete version or the new one. ``episodes.jsonl`` only grows; a run killed
-mid-write leaves at most one truncated last line, which every reader here skips.
+mid-write leaves at most one truncated last line, which every reader here skips. ``run.lock``
+is held (``flock``) by the one process writing the run; it names that process.
+
+Readers check that the log agrees with itself (:func:`log_problems`): each episode's steps
+numbered 0, 1, 2... once each, at most one ``episode_end``, after its last step, with the step
+count and seed it should have. A log that contradicts itself was edited or damaged, and a
+report on it would be wrong without a word, so :func:`load_run` refuses it
+(:func:`tolerate_inconsistent_logs` reads it anyway, with a warning).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import errno
+import fcntl
 import json
+import logging
 import os
+import socket
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,10 +37,20 @@ import orjson
 from sandbox import secrets
 from sandbox.errors import RunDirError
 
+log = logging.getLogger(__name__)
+
 RUN_JSON = "run.json"
 EPISODES = "episodes.jsonl"
 METRICS = "metrics.json"
 TRANSCRIPTS = "transcripts"
+LOCK = "run.lock"
+
+
+class RunWriteError(RunDirError):
+    """The run's own files cannot be written (a full disk, a file-size limit, a lost mount).
+
+    Not an agent failure: the run stops at the first one, keeping what was written.
+    """
 
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -73,8 +97,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace ``path`` by ``text``: temporary file in the same folder, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise write_error(path, exc, run=False) from None
     try:
         # mkstemp makes the file private (0600); results are shared like any file the user makes.
         os.fchmod(fd, _FILE_MODE)
@@ -83,6 +110,9 @@ def write_text_atomic(path: Path, text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise write_error(path, exc, run=False) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -156,9 +186,13 @@ class RecordWriter:
     def _flush(self, now: float) -> None:
         # One write of whole lines: a kill can only tear the last line of the file.
         self._pending.append(b"")
-        self._fh.write(b"\n".join(self._pending))
-        self._fh.flush()
+        data = b"\n".join(self._pending)
         self._pending.clear()
+        try:
+            self._fh.write(data)
+            self._fh.flush()
+        except OSError as exc:
+            raise write_error(self.path, exc) from None
         self._last_flush = now
 
     def end_episode(self, line: bytes) -> None:
@@ -167,16 +201,47 @@ class RecordWriter:
         now = time.monotonic()
         self._flush(now)
         if now - self._last_sync >= self._sync_every:
-            os.fsync(self._fh.fileno())
+            try:
+                os.fsync(self._fh.fileno())
+            except OSError as exc:
+                raise write_error(self.path, exc) from None
             self._last_sync = now
 
     def close(self) -> None:
-        if not self._fh.closed:
+        """Flush, fsync and close; after a write error, close without writing more."""
+        if self._fh.closed:
+            return
+        try:
             if self._pending:
                 self._flush(time.monotonic())
             self._fh.flush()
             os.fsync(self._fh.fileno())
-            self._fh.close()
+        except (OSError, RunWriteError) as exc:
+            self._pending.clear()
+            # The buffered writer still holds the bytes it could not write: drop them, so that
+            # closing does not try (and fail) again.
+            with contextlib.suppress(OSError):
+                os.close(self._fh.fileno())
+            with contextlib.suppress(OSError, ValueError):
+                self._fh.close()
+            if isinstance(exc, RunWriteError):
+                raise
+            raise write_error(self.path, exc) from None
+        self._fh.close()
+
+
+def write_error(path: Path, exc: OSError, *, run: bool = True) -> RunWriteError:
+    """The one-line error for a failed write of ``path`` (``run``: one of a run's files)."""
+    what = exc.strerror or str(exc)
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    if run:
+        hint = "free space (or raise the file-size limit), then " if full else ""
+        return RunWriteError(
+            f"cannot write {path}: {what}; the run stopped there and keeps what was written. "
+            f"Fix: {hint}resume with resume=true"
+        )
+    hint = "free space" if full else "choose a writable path"
+    return RunWriteError(f"cannot write {path}: {what}. Fix: {hint}")
 
 
 def iter_records(path: Path) -> Iterator[dict[str, Any]]:
@@ -194,6 +259,19 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
         raise RunDirError(f"{path} does not exist; is this a run directory?") from None
     except OSError as exc:
         raise RunDirError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    for _, record in iter_numbered(path, fh):
+        yield record
+
+
+def iter_numbered(path: Path, fh: IO[bytes] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """:func:`iter_records` with each record's line number."""
+    if fh is None:
+        try:
+            fh = path.open("rb")
+        except FileNotFoundError:
+            raise RunDirError(f"{path} does not exist; is this a run directory?") from None
+        except OSError as exc:
+            raise RunDirError(f"{path} cannot be read: {exc.strerror or exc}") from None
     with fh:
         pending: tuple[int, bytes] | None = None
         try:
@@ -205,7 +283,7 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
                     if raw.strip():
                         pending = (number, raw)
                     continue
-                yield record
+                yield number, record
         except OSError as exc:
             raise RunDirError(f"{path} cannot be read: {exc.strerror or exc}") from None
         # A torn last line (no newline, or partial JSON) is what a kill mid-write leaves.
@@ -234,6 +312,117 @@ def _raise_bad_line(path: Path, number: int, raw: bytes) -> None:
 def read_records(path: Path) -> list[dict[str, Any]]:
     """All readable records of an ``episodes.jsonl`` (see :func:`iter_records`)."""
     return list(iter_records(path))
+
+
+class LogContradiction(RunDirError):
+    """``episodes.jsonl`` parses, but its records contradict each other (see :func:`log_problems`).
+
+    Attributes:
+        problems: One sentence per contradiction found, each naming its line.
+    """
+
+    def __init__(
+        self, path: Path, problems: list[str], fix: str = "restore it from a copy"
+    ) -> None:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(
+            f"{path} contradicts itself: {problems[0]}{more}; the log was edited or damaged. "
+            f"Fix: {fix}"
+        )
+        self.path = path
+        self.problems = problems
+
+
+def log_problems(
+    numbered: list[tuple[int, dict[str, Any]]], *, seed: int | None = None
+) -> list[str]:
+    """Contradictions between the records of one log, each a sentence naming its line.
+
+    An episode's steps must be numbered 0, 1, 2... each once, in order; it has at most one
+    ``episode_end``, written after its last step, whose ``steps`` is the number of steps logged
+    and (given the run's ``seed``) whose ``seed`` is ``seed + episode``. Episodes without an end
+    (in flight, or stopped by a kill) are not a contradiction. A run writes no other log: a
+    resume drops the records of unfinished episodes before it plays them again.
+
+    Args:
+        numbered: ``(line, record)`` pairs, as :func:`iter_numbered` yields them.
+        seed: The run's seed from ``run.json`` (``None``: seeds are not checked).
+    """
+    problems: list[str] = []
+    next_step: dict[int, int] = {}
+    ended: dict[int, int] = {}
+    for line, record in numbered:
+        kind = record.get("type")
+        index = episode_of(record)
+        if kind not in ("step", "episode_end"):
+            continue  # a newer minor version's record type
+        if index is None:
+            problems.append(f"line {line}: a {kind} record without an episode index")
+            continue
+        if kind == "step":
+            step = record.get("step")
+            expected = next_step.get(index, 0)
+            if index in ended:
+                problems.append(
+                    f"line {line}: episode {index} has a step after its episode_end "
+                    f"(line {ended[index]})"
+                )
+            elif not isinstance(step, int) or isinstance(step, bool) or step != expected:
+                what = "again" if isinstance(step, int) and step < expected else "out of order"
+                problems.append(
+                    f"line {line}: episode {index} step {step!r} {what} (expected step {expected})"
+                )
+            next_step[index] = max(expected, step + 1) if isinstance(step, int) else expected
+            continue
+        if index in ended:
+            problems.append(
+                f"line {line}: episode {index} ends twice (first at line {ended[index]})"
+            )
+            continue
+        ended[index] = line
+        logged = next_step.get(index, 0)
+        if record.get("steps") != logged:
+            problems.append(
+                f"line {line}: episode {index}'s episode_end says {record.get('steps')!r} steps, "
+                f"the log has {logged}"
+            )
+        if seed is not None and isinstance(seed, int) and record.get("seed") != seed + index:
+            problems.append(
+                f"line {line}: episode {index}'s episode_end has seed {record.get('seed')!r}, "
+                f"the run's seed gives {seed + index}"
+            )
+    return problems
+
+
+#: Whether readers accept a log that contradicts itself (``wsb report --force``).
+_TOLERATE = contextvars.ContextVar("tolerate_inconsistent_logs", default=False)
+
+
+@contextlib.contextmanager
+def tolerate_inconsistent_logs() -> Iterator[None]:
+    """Within this block, :func:`load_run` warns about a contradicting log instead of refusing."""
+    token = _TOLERATE.set(True)
+    try:
+        yield
+    finally:
+        _TOLERATE.reset(token)
+
+
+def read_checked_records(path: Path, *, seed: int | None = None) -> list[dict[str, Any]]:
+    """The records of ``path``, refused if they contradict each other.
+
+    Raises:
+        RunDirError: The file is missing or damaged.
+        LogContradiction: The records contradict each other (unless tolerated, then a warning).
+    """
+    numbered = list(iter_numbered(path))
+    problems = log_problems(numbered, seed=seed)
+    if problems:
+        error = LogContradiction(path, problems)
+        if not _TOLERATE.get():
+            raise error
+        log.warning("%s (read anyway: --force)", error)
+    return [record for _, record in numbered]
 
 
 def episode_of(record: dict[str, Any]) -> int | None:
@@ -304,6 +493,7 @@ def load_run(path: Path) -> LoadedRun:
 
     Raises:
         RunDirError: ``path`` is not a run directory or its files are damaged.
+        LogContradiction: Its log contradicts itself (see :func:`read_checked_records`).
     """
     path = Path(path)
     if not path.is_dir():
@@ -315,6 +505,132 @@ def load_run(path: Path) -> LoadedRun:
         raise RunDirError(f"{path} has no {RUN_JSON}, so it is not a run directory{hint}")
     manifest = read_json(path / RUN_JSON)
     episodes = path / EPISODES
-    records = read_records(episodes) if episodes.exists() else []
+    seed = manifest.get("seed") if isinstance(manifest.get("seed"), int) else None
+    records = read_checked_records(episodes, seed=seed) if episodes.exists() else []
     metrics = read_json(path / METRICS) if (path / METRICS).exists() else None
     return LoadedRun(path, manifest, records, metrics)
+
+
+# -- the run's lock -------------------------------------------------------------------------------
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``<run_dir>/run.lock``, held by the process writing the run.
+
+    Two writers on one run directory would log every episode twice. The lock lives as long as
+    the open file: it is released when the writer closes it or dies (even by ``kill -9``), so a
+    lock left by a dead process never blocks. The file records its holder (pid, host, command,
+    start time) for the message a second writer gets; that record is written only once the
+    holder goes ahead (:meth:`claim`), so a command that is refused leaves the file as it was.
+    The descriptor is not inherited by child processes.
+    """
+
+    def __init__(self, directory: Path, name: str = LOCK) -> None:
+        self.path = Path(directory) / name
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._fd is not None
+
+    def acquire(self, what: str = "hydra.run.dir") -> None:
+        """Take the lock without waiting.
+
+        Args:
+            what: The setting that chose the directory, for the fix in the message.
+
+        Raises:
+            RunDirError: Another process holds it (the message names that process), or the
+                lock file cannot be made.
+        """
+        if self._fd is not None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE)
+        except OSError as exc:
+            raise RunDirError(
+                f"cannot lock {self.path.parent}: {exc.strerror or exc}; choose a writable {what}"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_holder(fd)
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise RunDirError(
+                    f"cannot lock {self.path}: {exc.strerror or exc} (the filesystem may not "
+                    f"support flock); choose another {what}"
+                ) from None
+            raise RunDirError(
+                f"{self.path.parent} is being written by another wsb run ({holder}); wait for "
+                f"it to end or stop it, or choose another {what}"
+            ) from None
+        self._fd = fd
+
+    def claim(self) -> None:
+        """Record this process as the holder (call once the run goes ahead)."""
+        if self._fd is None:
+            return
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": " ".join(
+                sys.argv if sys.argv[:1] == ["wsb run"] else ["wsb", *sys.argv[1:]]
+            ),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        data = secrets.scrub_bytes((json.dumps(info) + "\n").encode())  # argv may hold a URL
+        with contextlib.suppress(OSError):  # the lock holds without the note
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, data, 0)
+
+    def release(self) -> None:
+        """Let the lock go (closing the file releases it)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        raw = os.pread(fd, 4096, 0)
+        info = json.loads(raw.decode("utf-8", "replace") or "{}")
+    except (OSError, ValueError):
+        info = {}
+    if not isinstance(info, dict) or "pid" not in info:
+        return "a process that has not said which yet"
+    command = str(info.get("command", "?"))
+    if len(command) > 120:
+        command = command[:117] + "..."
+    where = f"pid {info.get('pid')} on {info.get('host', '?')} since {info.get('since', '?')}"
+    return f"{where}: {command}"
+
+
+#: Locks this process holds, by resolved directory (``flock`` is per open file: taking the same
+#: lock twice in one process through two descriptors would refuse ourselves).
+_HELD: dict[tuple[Path, str], RunLock] = {}
+
+
+def lock_run_dir(directory: Path, what: str = "hydra.run.dir", name: str = LOCK) -> RunLock:
+    """This process's lock on ``directory``, taken now unless it already holds it.
+
+    Raises:
+        RunDirError: Another process holds it.
+    """
+    key = (Path(directory).resolve(), name)
+    lock = _HELD.get(key)
+    if lock is None or not lock.held:
+        lock = RunLock(Path(directory), name)
+        lock.acquire(what)
+        _HELD[key] = lock
+    return lock
+
+
+def unlock_run_dir(directory: Path, name: str = LOCK) -> None:
+    """Release this process's lock on ``directory``, if it holds one."""
+    lock = _HELD.pop((Path(directory).resolve(), name), None)
+    if lock is not None:
+        lock.release()

@@ -21,7 +21,7 @@ from sandbox.config import register_configs
 from sandbox.paths import config_dir
 
 #: Files a sweep may write at its root; everything else belongs to a job directory.
-SWEEP_ROOT_FILES = {"multirun.yaml", "summary.csv", "summary.json"}
+SWEEP_ROOT_FILES = {"multirun.yaml", "summary.csv", "summary.json", "sweep.lock"}
 PLANTED = "sk-ant-api03-PLANTED-launchers-e2b7"
 
 

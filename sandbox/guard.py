@@ -1,0 +1,124 @@
+"""Check the output directory before Hydra writes into it.
+
+Hydra writes ``.hydra/`` (the config, the overrides) into the run directory, and a sweep's
+``multirun.yaml``, before the task runs. A command refused after that would have rewritten the
+record of the run it refuses (its ``.hydra/config.yaml`` would name the refused seed and
+condition). :class:`RunDirGuard` is a Hydra callback that runs first: it takes the directory's
+lock (:class:`sandbox.store.RunLock`) and makes every check of an existing run (the checks of
+:func:`sandbox.runner.check_run_dir`) before anything is written, so a refused command leaves
+the directory byte-identical. The lock it takes is the one the run then holds.
+
+A refusal leaves Hydra as a :class:`Refused` (Hydra reports an ``Exception`` from a callback as
+a warning and goes on); ``wsb run`` turns it back into the one-line error, status 2.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+from sandbox import store
+from sandbox.errors import RunDirError, SandboxError
+
+try:
+    from hydra.experimental.callback import Callback
+except ImportError:  # pragma: no cover - hydra is a dependency; this keeps the module importable
+    Callback = object  # type: ignore[assignment,misc]
+
+#: The lock a sweep's own process holds on the sweep directory while the sweep runs.
+SWEEP_LOCK = "sweep.lock"
+
+
+class Refused(BaseException):
+    """A :class:`SandboxError` on its way out through Hydra.
+
+    Attributes:
+        error: The error to report.
+    """
+
+    def __init__(self, error: SandboxError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+#: The sweep directory this process is running, if any (for the message after a signal).
+current_sweep_dir: Path | None = None
+
+
+def _task_config(config: Any) -> Any:
+    """The task's part of the composed config (what the task function receives)."""
+    from omegaconf import open_dict, read_write
+
+    task = copy.deepcopy(config)
+    with read_write(task), open_dict(task):
+        del task["hydra"]
+    return task
+
+
+def check_existing_run(config: Any, run_dir: Path) -> None:
+    """The run's own checks, made on ``config`` before Hydra writes into ``run_dir``.
+
+    Raises:
+        SandboxError: The run would be refused (bad value against an existing run, the
+            directory holds a run, another configuration, other inputs, a damaged log).
+    """
+    from sandbox.config import to_typed
+    from sandbox.runner import check_run_dir
+
+    if not (run_dir / store.RUN_JSON).exists() and not (run_dir / store.EPISODES).exists():
+        return  # a new directory: nothing in it to protect
+    typed = to_typed(_task_config(config))
+    env_kwargs = {**typed.env.kwargs, **typed.intervention.env_kwargs}
+    check_run_dir(typed, env_kwargs, run_dir, build_env=False)
+
+
+def sweep_holds_jobs(sweep_dir: Path) -> bool:
+    """Whether ``sweep_dir`` holds a job that logged records."""
+    from sandbox.sweep import job_dirs
+
+    if not sweep_dir.is_dir():
+        return False
+    try:
+        jobs = job_dirs(sweep_dir)
+    except OSError:
+        return False
+    for job in jobs:
+        log = job / store.EPISODES
+        if log.is_file() and log.stat().st_size:
+            return True
+    return False
+
+
+class RunDirGuard(Callback):
+    """Hydra callback: lock and check the output directory before Hydra writes into it."""
+
+    def on_run_start(self, config: Any, **kwargs: Any) -> None:
+        run_dir = Path(os.path.abspath(str(config.hydra.run.dir)))
+        try:
+            store.lock_run_dir(run_dir)
+            check_existing_run(config, run_dir)
+        except SandboxError as exc:
+            store.unlock_run_dir(run_dir)
+            raise Refused(exc) from None
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        global current_sweep_dir
+        sweep_dir = Path(os.path.abspath(str(config.hydra.sweep.dir)))
+        try:
+            store.lock_run_dir(sweep_dir, "hydra.sweep.dir", name=SWEEP_LOCK)
+            if not bool(config.get("resume", False)) and sweep_holds_jobs(sweep_dir):
+                raise RunDirError(
+                    f"{sweep_dir} already holds a sweep; add resume=true to continue it, or "
+                    "choose another hydra.sweep.dir"
+                )
+        except SandboxError as exc:
+            store.unlock_run_dir(sweep_dir, name=SWEEP_LOCK)
+            raise Refused(exc) from None
+        store.lock_run_dir(sweep_dir, "hydra.sweep.dir", name=SWEEP_LOCK).claim()
+        current_sweep_dir = sweep_dir
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        sweep_dir = Path(os.path.abspath(str(config.hydra.sweep.dir)))
+        store.unlock_run_dir(sweep_dir, name=SWEEP_LOCK)
