@@ -390,6 +390,10 @@ def _run_hydra(rest: list[str]) -> int:
             _INTERRUPT_SHOWN = True
         raise
     if sweep.last_rows is not None:  # a sweep, under any launcher: its summary says how it went
+        if 2 in _OUTCOMES:
+            if all(outcome == 2 for outcome in _OUTCOMES):
+                guard.restore_multirun_yaml()  # every job refused: the sweep stays as it was
+            return 2  # a job run by this process was refused
         return 0 if all(row.get("status") == "complete" for row in sweep.last_rows) else 3
     return max(_OUTCOMES, default=0)
 
@@ -418,6 +422,7 @@ def _task(cfg: Any) -> int:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     manifest_before = _read_bytes(run_dir / store.RUN_JSON)
+    log_before = _read_bytes(run_dir / "run.log") if manifest_before is not None else None
     _setup_logging(run_dir)
     try:
         typed = to_typed(cfg)
@@ -447,8 +452,21 @@ def _task(cfg: Any) -> int:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         _mark_failed(run_dir, exc, manifest_before)
+        refused = manifest_before is not None and (
+            _read_bytes(run_dir / store.RUN_JSON) == manifest_before
+        )
+        if refused:
+            # Refused before it wrote anything: leave the directory as it was (Hydra's files in
+            # .hydra/, what this attempt logged to run.log).
+            from sandbox import guard
+
+            guard.restore_hydra_files(run_dir)
+            _restore_log(run_dir / "run.log", log_before)
         if multirun:
-            return 2  # the sweep goes on; the summary lists this job as failed
+            # The sweep goes on. A failed job is listed as failed in the summary (exit 3); a
+            # refused one is unchanged there, so the sweep's exit status says it (2).
+            _OUTCOMES.append(2 if refused else 3)
+            return 2
         sys.exit(2)
     _OUTCOMES.append(0 if result.status == "complete" else 3)
     return _OUTCOMES[-1]
@@ -481,6 +499,22 @@ def _mark_failed(run_dir: Path, exc: BaseException, before: bytes | None) -> Non
     finally:
         lock.release()
         store.unlock_run_dir(run_dir)
+
+
+def _restore_log(path: Path, before: bytes | None) -> None:
+    """Undo what this process appended to ``run.log`` (its records were only appended)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == path:
+            root.removeHandler(handler)  # closed alone, a delayed FileHandler opens again
+            handler.close()
+    try:
+        if before is None:
+            path.unlink(missing_ok=True)
+        elif path.stat().st_size > len(before):
+            os.truncate(path, len(before))
+    except OSError:
+        pass
 
 
 def _read_bytes(path: Path) -> bytes | None:

@@ -10,10 +10,17 @@ the directory byte-identical. The lock it takes is the one the run then holds.
 
 A refusal leaves Hydra as a :class:`Refused` (Hydra reports an ``Exception`` from a callback as
 a warning and goes on); ``wsb run`` turns it back into the one-line error, status 2.
+
+A sweep's job is checked only once its own config exists, after Hydra wrote its ``.hydra/``
+(in whichever process runs it). For that case the files Hydra replaces there are kept as they
+were (:func:`restore_hydra_files` puts them back when the job is refused): this module wraps
+Hydra's writer of those files as it is imported, which happens in every process that runs a
+job, since the callbacks travel with the job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from pathlib import Path
@@ -45,6 +52,64 @@ class Refused(BaseException):
 
 #: The sweep directory this process is running, if any (for the message after a signal).
 current_sweep_dir: Path | None = None
+
+#: The bytes of each ``.hydra/`` file as they were before Hydra replaced them in this process
+#: (``None``: the file did not exist), by path.
+_replaced: dict[Path, bytes | None] = {}
+
+
+def _keep_before_saving() -> None:
+    """Wrap ``hydra.core.utils._save_config`` so that it keeps what it overwrites."""
+    try:
+        from hydra.core import utils
+    except ImportError:  # pragma: no cover - hydra is a dependency
+        return
+    save = utils._save_config
+    if getattr(save, "_keeps_old", False):
+        return
+
+    def keeping(cfg: Any, filename: str, output_dir: Path) -> None:
+        path = Path(output_dir) / filename
+        if path not in _replaced:
+            try:
+                _replaced[path] = path.read_bytes()
+            except OSError:
+                _replaced[path] = None
+        save(cfg, filename, output_dir)
+
+    keeping._keeps_old = True  # type: ignore[attr-defined]
+    utils._save_config = keeping
+
+
+_keep_before_saving()
+
+
+#: ``multirun.yaml`` as it was before this sweep's command rewrote it (``None``: new).
+_multirun_before: bytes | None = None
+
+
+def restore_multirun_yaml() -> None:
+    """Put back the sweep's ``multirun.yaml`` (every job of the command was refused)."""
+    if current_sweep_dir is not None and _multirun_before is not None:
+        with contextlib.suppress(OSError, SandboxError):
+            store.write_bytes_atomic(current_sweep_dir / "multirun.yaml", _multirun_before)
+
+
+def restore_hydra_files(run_dir: Path) -> None:
+    """Put back the ``.hydra/`` files of ``run_dir`` that Hydra replaced in this process (a job
+    that is then refused must leave its directory as it was). Files it created stay only when
+    the directory held no run before."""
+    hydra_dir = (Path(run_dir) / ".hydra").resolve()
+    for path, old in list(_replaced.items()):
+        if path.resolve().parent != hydra_dir:
+            continue
+        del _replaced[path]
+        if old is None:
+            continue  # a new job directory: its .hydra/ describes the command that made it
+        try:
+            store.write_bytes_atomic(path, old)
+        except (OSError, SandboxError):
+            continue
 
 
 def _task_config(config: Any) -> Any:
@@ -116,7 +181,13 @@ class RunDirGuard(Callback):
         except SandboxError as exc:
             store.unlock_run_dir(sweep_dir, name=SWEEP_LOCK)
             raise Refused(exc) from None
-        store.lock_run_dir(sweep_dir, "hydra.sweep.dir", name=SWEEP_LOCK).claim()
+        global _multirun_before
+        try:
+            _multirun_before = (sweep_dir / "multirun.yaml").read_bytes()
+        except OSError:
+            _multirun_before = None
+        # Not claimed (no note written): a resumed sweep whose jobs are all refused leaves the
+        # sweep directory as it was; a second sweep learns the holder from /proc/locks.
         current_sweep_dir = sweep_dir
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:

@@ -95,6 +95,21 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, text + "\n")
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` atomically (see :func:`write_text_atomic`)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, _FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace ``path`` by ``text``: temporary file in the same folder, fsync, rename."""
     try:
@@ -601,12 +616,37 @@ def _read_holder(fd: int) -> str:
     except (OSError, ValueError):
         info = {}
     if not isinstance(info, dict) or "pid" not in info:
-        return "a process that has not said which yet"
+        pid = _flock_holder(fd)
+        if pid is None:
+            return "a process that has not said which yet"
+        try:
+            raw_cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            command = " ".join(part.decode("utf-8", "replace") for part in raw_cmd.split(b"\0"))
+        except OSError:
+            command = "?"
+        info = {"pid": pid, "host": socket.gethostname(), "since": "?", "command": command.strip()}
     command = str(info.get("command", "?"))
     if len(command) > 120:
         command = command[:117] + "..."
     where = f"pid {info.get('pid')} on {info.get('host', '?')} since {info.get('since', '?')}"
     return f"{where}: {command}"
+
+
+def _flock_holder(fd: int) -> int | None:
+    """The pid holding a ``flock`` on ``fd``'s file, from ``/proc/locks`` (Linux, same host)."""
+    try:
+        stat = os.fstat(fd)
+        text = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    want = f":{stat.st_ino} "
+    for line in text.splitlines():
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
+        found = len(fields) >= 6 and fields[1] == "FLOCK" and f"{fields[5]} ".endswith(want)
+        if found and fields[4].isdigit():
+            return int(fields[4])
+    return None
 
 
 #: Locks this process holds, by resolved directory (``flock`` is per open file: taking the same

@@ -192,6 +192,16 @@ def test_resume_with_another_file_under_the_same_path_is_refused(tmp_path):
     assert hashes(run) == before
     ok(*args, "resume=true", cwd=first)  # the same file: resumed (here: already complete)
 
+    # A sweep's jobs are checked in the job, after Hydra wrote their .hydra/: put back as it was.
+    sweep = tmp_path / "sweep"
+    args = ["run", "-m", "seed=1,2", "episodes=2", *COMMON, "env.kwargs.bank=mybank.yaml"]
+    ok(*args, f"hydra.sweep.dir={sweep}", cwd=first)
+    before = hashes(sweep)
+    proc = wsb(*args, f"hydra.sweep.dir={sweep}", "resume=true", cwd=second)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("other content") == 2 and "Traceback" not in proc.stderr
+    assert hashes(sweep) == before
+
 
 def test_a_log_that_contradicts_itself_is_refused_by_report_replay_and_resume(tmp_path):
     run = tmp_path / "run"
