@@ -91,7 +91,7 @@ def run(cfg: RunConfig, run_dir: Path, display: Display) -> RunResult:
         try:
             return asyncio.run(runner.main())
         finally:
-            signals.install()  # asyncio reset the handlers of SIGTERM and SIGHUP it watched
+            signals.unwatch()  # the handlers of SIGTERM and SIGHUP from before the run
     except (KeyboardInterrupt, asyncio.CancelledError) as exc:
         if isinstance(exc, asyncio.CancelledError) and signals.received is None:
             raise

@@ -64,8 +64,8 @@ def install(*, main: bool = False) -> None:
 def watch_loop(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
     """While ``loop`` runs, a stop signal cancels ``task`` (the run's main task), as asyncio's
     own Ctrl-C handler does: from the signal handler itself, so that it takes effect even while
-    the loop runs many episodes that never wait (a simulated subject). :func:`install` puts the
-    process's own handlers back once the loop is done."""
+    the loop runs many episodes that never wait (a simulated subject). :func:`unwatch` puts
+    the handlers that were there before back once the loop is done."""
     if threading.current_thread() is not threading.main_thread():
         return
 
@@ -78,8 +78,24 @@ def watch_loop(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None
 
     for signum in STOP_SIGNALS:
         with contextlib.suppress(OSError, ValueError):
-            if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous = signal.getsignal(signum)
+            if previous is not signal.SIG_IGN:
                 signal.signal(signum, on_signal)
+                _before_loop[signum] = previous
+
+
+#: The handlers :func:`watch_loop` replaced, by signal.
+_before_loop: dict[int, Any] = {}
+
+
+def unwatch() -> None:
+    """Put back the handlers :func:`watch_loop` replaced (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    while _before_loop:
+        signum, previous = _before_loop.popitem()
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
 
 
 def in_worker() -> bool:
