@@ -1,15 +1,17 @@
 """SIGTERM and SIGHUP end a run the way Ctrl-C does.
 
 A cluster stops a job with SIGTERM (SLURM on preemption or at the time limit, then SIGKILL a
-grace period later); a closed terminal sends SIGHUP. Either one is turned into SIGINT, so the
-run takes the path Ctrl-C takes (asyncio cancels the episodes in flight, the finished ones are
-kept, ``run.json`` says ``partial`` with the reason, the resume command is printed) and ``wsb``
-exits with ``128 + signum`` (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
+grace period later); a closed terminal sends SIGHUP. Either one takes the path Ctrl-C takes:
+while a run's event loop runs, the handler cancels the run's main task (as asyncio's own Ctrl-C
+handler does); elsewhere it raises KeyboardInterrupt. The episodes in flight are cancelled, the
+finished ones kept, ``run.json`` says ``partial`` with the reason, the resume command is
+printed, and ``wsb`` exits with ``128 + signum`` (130 SIGINT, 143 SIGTERM, 129 SIGHUP). Once
+stopping, a process ignores further SIGTERM/SIGHUP, so that writing its run is not cut short.
 
 A sweep's workers (joblib's processes, submitit's local jobs) run in processes of their own:
 the process that receives the signal first passes it on to its child processes and waits (up
-to :data:`GRACE_S`) for them to write their partial runs and exit, so that none outlives it
-and keeps writing. A worker stopped this way exits at once after its run is written.
+to :data:`GRACE_S`) until none of them holds a run's lock, so that none outlives it and keeps
+writing. A worker stopped this way starts no further job.
 """
 
 from __future__ import annotations
@@ -130,6 +132,11 @@ def _note(signum: int) -> None:
 
 
 def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
+    if received is not None:
+        # Already stopping: SLURM signals every process of a job, and a parent passes its
+        # signal on too, so a worker may get two; the second must not cut short the writing of
+        # its run. (Ctrl-C a second time, or SIGKILL, still stops at once.)
+        return
     _note(signum)
     if not callable(signal.getsignal(signal.SIGINT)):
         # SIGINT ignored (joblib's workers ignore it, so that Ctrl-C reaches their parent):

@@ -99,7 +99,10 @@ def test_ctrl_c_during_start_up_prints_no_traceback(tmp_path):
         assert proc.returncode in (0, 130), err  # 0: it had finished before the signal
 
 
-def _sweep_stopped_by_sigterm(tmp_path: Path, launcher: list[str], started: int) -> None:
+def _sweep_stopped_by_sigterm(
+    tmp_path: Path, launcher: list[str], started: int, *, whole_group: bool
+) -> None:
+    """``whole_group``: signal every process at once, as SLURM does; else the parent only."""
     sweep = tmp_path / "sweep"
     args = ["run", "-m", *launcher, "seed=1,2,3", "episodes=3000", *COMMON]
     proc = start([*args, f"hydra.sweep.dir={sweep}"], tmp_path)
@@ -108,7 +111,10 @@ def _sweep_stopped_by_sigterm(tmp_path: Path, launcher: list[str], started: int)
         assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
         time.sleep(0.05)
     wait_for_episodes(proc, list(sweep.glob("*/episodes.jsonl")), 20)
-    proc.send_signal(signal.SIGTERM)
+    if whole_group:
+        os.killpg(proc.pid, signal.SIGTERM)
+    else:
+        proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert "Traceback" not in err
@@ -133,13 +139,15 @@ def _sweep_stopped_by_sigterm(tmp_path: Path, launcher: list[str], started: int)
 
 @pytest.mark.slow
 def test_sigterm_stops_a_joblib_sweep_and_its_workers(tmp_path):
-    _sweep_stopped_by_sigterm(tmp_path, ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], 2)
+    launcher = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    _sweep_stopped_by_sigterm(tmp_path, launcher, 2, whole_group=False)
 
 
 @pytest.mark.slow
 def test_sigterm_stops_a_slurm_local_sweep_and_its_jobs(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
-    _sweep_stopped_by_sigterm(tmp_path, ["hydra/launcher=slurm_local"], 3)  # all start at once
+    # Every job starts at once; SLURM signals every process of the job, parent and tasks.
+    _sweep_stopped_by_sigterm(tmp_path, ["hydra/launcher=slurm_local"], 3, whole_group=True)
 
 
 @pytest.mark.slow
