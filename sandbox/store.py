@@ -472,12 +472,10 @@ def keep_only(path: Path, episodes: set[int]) -> int:
             kept.append(dumps_record(record))
         else:
             dropped += 1
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(b"".join(line + b"\n" for line in kept))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        write_bytes_atomic(path, b"".join(line + b"\n" for line in kept))
+    except OSError as exc:
+        raise write_error(path, exc) from None
     return dropped
 
 
