@@ -107,7 +107,6 @@ _TABLE: tuple[ModelInfo, ...] = (
     _m("claude-mythos-5-1", "mythos", cache=2048, no_prefill=True, no_disabled=True),
     _m("claude-fable-5", "fable", cache=2048, no_prefill=True, no_disabled=True),
     _m("claude-mythos-5", "mythos", cache=2048, no_prefill=True, no_disabled=True),
-    _m("claude-mythos-preview", "mythos", cache=4096),
     _m("claude-opus-5-5", "opus", cache=512, no_forced=True, no_disabled=True),
     _m("claude-opus-5", "opus", cache=512),
     _m("claude-opus-4-8", "opus", cache=1024),
@@ -169,6 +168,8 @@ _OLD = "retired 2025-07-21; use claude-sonnet-5-5"
 #: Retired id -> why it fails (retirement date and a replacement id).
 RETIRED_MODELS: Mapping[str, str] = MappingProxyType(
     {
+        # End of life from the installed SDK's table (anthropic/_data/deprecated_models.py).
+        "claude-mythos-preview": "end of life 2026-06-30; use claude-mythos-5-2",
         "claude-sonnet-4-5": _S45,
         "claude-sonnet-4-5-20250929": _S45,
         "claude-opus-4-1": _O41,

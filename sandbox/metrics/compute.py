@@ -3,7 +3,8 @@
 :func:`compute_metrics` reads the dicts of ``episodes.jsonl`` (in any order across episodes),
 keeps finished episodes, and assembles the proxies of :mod:`sandbox.metrics.rates`,
 :mod:`sandbox.metrics.utilities` and :mod:`sandbox.metrics.text_markers` into one
-JSON-serialisable dict. The keys named in the contract (docs/design.md) are kept; others may be added.
+JSON-serialisable dict. The keys named in the contract (docs/design.md) are kept; others may
+be added.
 
 Keys and shapes (a *rate* is ``{"value", "ci_low", "ci_high", "n"}``, Wilson 95%, ``None``
 values when ``n == 0``)::

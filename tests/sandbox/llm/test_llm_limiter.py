@@ -69,6 +69,7 @@ def test_fake_clock():
         "requests_per_minute": 60,
         "tokens_per_minute": 0,
         "burst_s": 1.0,
+        "server_holds": 0,  # no anthropic-ratelimit-* header has slowed it
     }
     assert asyncio.run(limiter.acquire()) == 0.0
     assert limiter.granted == 1

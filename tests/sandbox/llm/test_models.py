@@ -17,9 +17,24 @@ def _sdk_model_ids() -> set[str]:
     return set(typing.get_args(literal))
 
 
-def test_every_model_the_installed_sdk_lists_is_current():
-    missing = _sdk_model_ids() - set(models.CURRENT_MODELS)
+def test_every_model_the_installed_sdk_lists_is_current_or_retired():
+    missing = _sdk_model_ids() - set(models.CURRENT_MODELS) - set(models.RETIRED_MODELS)
     assert not missing, f"models.py lacks SDK ids {sorted(missing)}"
+
+
+def test_models_past_the_sdks_end_of_life_date_are_retired_here():
+    import datetime
+    import re
+
+    from anthropic._data import DEPRECATED_MODELS  # the SDK's own end-of-life table
+
+    today = datetime.date.today()
+    past = set()
+    for model, when in DEPRECATED_MODELS.items():
+        day = datetime.datetime.strptime(re.sub(r"(\d)(st|nd|rd|th)", r"\1", when), "%B %d, %Y")
+        if day.date() <= today:
+            past.add(model)
+    assert not past & set(models.CURRENT_MODELS), sorted(past & set(models.CURRENT_MODELS))
 
 
 def test_no_id_is_both_current_and_retired():
