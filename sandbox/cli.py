@@ -537,8 +537,11 @@ def _setup_logging(run_dir: Path) -> None:
     to_stderr = logging.StreamHandler(sys.stderr)
     to_stderr.setLevel(logging.WARNING)
     to_stderr.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    root.addHandler(to_file)
-    root.addHandler(to_stderr)
+    from sandbox.secrets import ScrubFilter
+
+    for handler in (to_file, to_stderr):  # run.log and the terminal: no secret value in either
+        handler.addFilter(ScrubFilter())
+        root.addHandler(handler)
     for noisy in ("httpx", "httpcore", "httpx2", "anthropic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -125,6 +125,7 @@ class Runner:
         # independent): building one per episode costs more than the episode's steps.
         self._envs: list[gymnasium.Env[Any, Any]] = []
         self._mask_names: dict[bytes, list[str]] = {}
+        self.builder: AgentBuilder | None = None
 
     # -- 1. prepare ---------------------------------------------------------------------------
     def prepare(self) -> tuple[AgentBuilder, list[int]]:
@@ -160,28 +161,41 @@ class Runner:
             done=cfg.episodes - len(pending),
         )
         self.display.run_started(header)
-        self._announce_cost(builder, len(pending), episode_steps)
+        self._announce_cost(builder, pending, episode_steps)
+        self.builder = builder
         warnings = getattr(builder, "warnings", None)  # parameters the subject will not read
         for text in warnings(cfg.env.id) if callable(warnings) else []:
             log.info(text)  # in run.log; the display shows it on the terminal
             self.display.message(text)
         return builder, pending
 
-    def _announce_cost(self, builder: AgentBuilder, episodes: int, steps: int) -> None:
-        """Before the first model call: the run's estimated cost and the budget."""
-        cfg, prices = getattr(builder, "cfg", None), getattr(builder, "prices", None)
-        if prices is None or episodes == 0:
-            return
-        from sandbox.agents.claude import estimate_cost
+    def _announce_cost(self, builder: AgentBuilder, pending: list[int], steps: int) -> None:
+        """Before the first model call: the run's estimated cost and the budget.
 
-        estimate = estimate_cost(cfg, prices, episodes, steps)  # type: ignore[arg-type]
+        Only builders that can price their calls have ``estimate_cost`` (model agents); the
+        estimate is sized from the first pending episode's real first observation.
+        """
+        estimate_cost = getattr(builder, "estimate_cost", None)
+        if estimate_cost is None or not pending:
+            return
+        env = gymnasium.make(self.cfg.env.id, disable_env_checker=True, **self.env_kwargs)
+        observation, _ = env.reset(seed=self.cfg.seed + pending[0])
+        self._envs.append(env)  # reused by the first episode (reset again with its own seed)
+        estimate = estimate_cost(
+            len(pending),
+            steps,
+            observation=observation,
+            exit_mode=str(self.env_kwargs.get("exit_mode", "consequential")),
+            system_suffix=self.cfg.intervention.system_suffix,
+        )
         budget = f"; budget_usd={self.cfg.budget_usd:g}" if self.cfg.budget_usd else ""
+        model = getattr(getattr(builder, "cfg", None), "model", "?")
         if estimate is None:
-            text = f"no price known for {getattr(cfg, 'model', '?')}: cost will be null{budget}"
+            text = f"no price known for {model}: cost will be null{budget}"
         else:
             text = (
-                f"estimated cost of {episodes} episodes of up to {steps} steps: "
-                f"${estimate:.4f} (rough; the response cache may make it less){budget}"
+                f"estimated cost of {len(pending)} episodes of up to {steps} steps: "
+                f"${estimate:.4f} (the response cache may make it less){budget}"
             )
         log.info(text)
         self.display.message(text)
@@ -404,6 +418,8 @@ class Runner:
         metrics = compute_metrics(records, run=self.manifest)
         metrics["condition"] = self.cfg.intervention.name
         store.write_json_atomic(self.run_dir / store.METRICS, metrics)
+        if self.builder is not None:  # what the run actually did (tool choice used, counters)
+            self.manifest["agent"]["parameters"] = redact(self.builder.parameters())
         self.manifest.update(
             status=status,
             reason=reason,

@@ -463,6 +463,22 @@ class ModelBuilder:
         """The API key, only for scrubbing files (never written or logged)."""
         return self._secret
 
+    def estimate_cost(
+        self,
+        episodes: int,
+        steps_per_episode: int,
+        *,
+        observation: Mapping[str, Any] | None = None,
+        exit_mode: str = "consequential",
+        system_suffix: str = "",
+    ) -> float | None:
+        """The run's expected cost in USD (``None`` without a price), from the same caching
+        rules the API bills by, sized from an episode's first observation when given."""
+        sizes = prompt_sizes(
+            self.cfg, observation, exit_mode=exit_mode, system_suffix=system_suffix
+        )
+        return estimate_cost(self.cfg, self.prices, episodes, steps_per_episode, sizes)
+
     # -- AgentBuilder --------------------------------------------------------------------------
     def parameters(self) -> dict[str, Any]:
         """Settings for ``run.json`` (never the key)."""

@@ -127,3 +127,40 @@ def test_another_seed_makes_its_own_requests_and_the_same_seed_replays(
     assert requests() == 2 * first  # seed 1 shares no request with seed 0
     runner.run(compose_cfg(*common, "seed=1"), tmp_path / "s1-again", Silent())
     assert requests() == 2 * first  # the same seed again makes none
+
+
+class Messages(NullDisplay):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def message(self, text: str) -> None:
+        self.lines.append(text)
+
+    def run_ended(self, status, metrics):
+        return None
+
+
+def test_run_json_says_what_the_run_used_and_the_estimate_is_sized_from_the_real_prompt(
+    compose_cfg, make_fake_api, tmp_path, monkeypatch
+):
+    url = make_fake_api()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", PLANTED)
+    cfg = compose_cfg(
+        "agent=claude",
+        f"agent.base_url={url}",
+        "agent.cache=off",
+        "episodes=2",
+        "env.kwargs.day_length=6",
+    )
+    display = Messages()
+    result = runner.run(cfg, tmp_path / "run", display)
+    assert result.status == "complete"
+    params = json.loads((tmp_path / "run" / "run.json").read_text())["agent"]["parameters"]
+    # Written at the end, not frozen at the start: the counters hold the run's calls.
+    assert params["counters"]["calls"] == fetch_json(url, "/_stats")["requests"] > 0
+    assert params["tool_choice_used"] == ["any"]
+    estimate = next(line for line in display.lines if line.startswith("estimated cost"))
+    dollars = float(estimate.split("$")[1].split()[0])
+    # Every episode of day_length 6 runs all its steps: the estimate is close to the bill.
+    assert abs(dollars - result.metrics["cost_usd"]) <= 0.25 * result.metrics["cost_usd"]

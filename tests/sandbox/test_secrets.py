@@ -247,3 +247,21 @@ def test_the_log_filter_scrubs_messages_and_tracebacks(planted, tmp_path):
     text = (tmp_path / "x.log").read_text()
     assert "pw-PLANTED" not in text and PLANTED["HF_TOKEN"] not in text
     assert PLANTED["OPENAI_API_KEY"] not in text and "RuntimeError" in text
+
+
+def test_run_log_and_stderr_warnings_carry_no_secret(tmp_path, monkeypatch, capsys):
+    import logging
+
+    from sandbox import cli, secrets
+
+    monkeypatch.setenv("LAB_API_KEY", "lab-secret-value-0042")
+    secrets.refresh()  # values are collected once per process; the test set a new one
+    cli._setup_logging(tmp_path)
+    try:
+        logging.getLogger("sandbox.test").warning("answer echoed lab-secret-value-0042 here")
+    finally:
+        for handler in list(logging.getLogger().handlers):
+            handler.close()
+            logging.getLogger().removeHandler(handler)
+    assert "lab-secret-value-0042" not in (tmp_path / "run.log").read_text()
+    assert "lab-secret-value-0042" not in capsys.readouterr().err
