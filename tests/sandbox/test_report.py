@@ -17,7 +17,6 @@ import pytest
 from rich.console import Console
 
 from sandbox import store
-from sandbox.display.report_view import report_view
 from sandbox.metrics.rates import group_episodes
 from sandbox.report import (
     CSV_COLUMNS,
@@ -28,6 +27,7 @@ from sandbox.report import (
     render,
     to_dict,
 )
+from sandbox.report.view import report_view
 
 CONDITIONS = ("none", "exit_option", "rest_breaks")
 EPISODES = 12

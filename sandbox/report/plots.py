@@ -2,7 +2,7 @@
 
 matplotlib is imported here only, lazily, and without pyplot (no global state, no GUI backend):
 each figure is a ``matplotlib.figure.Figure`` saved to bytes. Without matplotlib,
-:func:`make_figures` raises :class:`sandbox.report.PlotsUnavailable`, which tells the user to
+:func:`make_figures` raises :class:`sandbox.report.model.PlotsUnavailable`, which tells the user to
 ``pip install 'welfare-sandbox[plots]'``.
 
 Condition names in legends are untrusted text: control sequences are dropped and ``$`` is
@@ -16,7 +16,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from sandbox.display.safe import one_line
-from sandbox.report import PlotsUnavailable, Report
+from sandbox.report.model import PlotsUnavailable, Report
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -13,8 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sandbox.display.safe import clean, one_line
-from sandbox.report import (
-    Report,
+from sandbox.report.cells import (
     effect_label,
     effects_by_proxy,
     estimates_by_condition,
@@ -23,9 +22,9 @@ from sandbox.report import (
     fmt_interval,
     fmt_mde,
     fmt_value,
-    is_note,
     mde_line,
 )
+from sandbox.report.model import Report, is_note
 
 
 def _t(text: object, max_chars: int = 80, style: str = "") -> Text:

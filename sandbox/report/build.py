@@ -1,0 +1,344 @@
+"""Building a report from a run directory or a sweep directory."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sandbox import store
+from sandbox.display.safe import one_line
+from sandbox.metrics.rates import group_episodes
+from sandbox.metrics.stats import min_detectable_effect
+from sandbox.report.effects import effects_against, per_episode_values
+from sandbox.report.model import (
+    Condition,
+    Estimate,
+    Published,
+    PublishedRow,
+    Report,
+    ReportError,
+    as_count,
+    as_number,
+)
+
+_Z = 1.959963984540054
+#: Subtrees of metrics.json that are not proxies (curves, distributions, fit diagnostics).
+_SKIP_KEYS = frozenset(
+    {
+        "published",
+        "trajectory",
+        "curve",
+        "distribution",
+        "per_episode",
+        "heldout",
+        "utility_fit",
+        "distress_terms",
+        "positive_terms",
+        "end_reasons",
+        "schema",
+        "lexicon_version",
+        "run_status",
+        "condition",
+    }
+)
+#: Keys of a published block that name where its figures come from.
+_SOURCE_KEYS = ("source", "citation", "reference", "paper", "label")
+
+
+def metric_estimates(metrics: Mapping[str, Any]) -> list[Estimate]:
+    """Every proxy in ``metrics`` as an :class:`Estimate`, in the file's order.
+
+    The walk is generic, so design blocks written by any environment are included: a dict
+    with ``value`` (and usually ``n``) is a rate; a dict with ``mean`` and ``n`` is a mean
+    (its interval from ``ci_low``/``ci_high`` if given, else mean ± 1.96 sd/√n). Curves,
+    distributions, fit diagnostics and ``published`` blocks are skipped. A few scalar counts
+    (episodes, steps, exposure, tokens, cost) are added.
+    """
+    out: list[Estimate] = []
+    for key in ("episodes", "steps", "unfinished_episodes", "api_refusals"):
+        if as_count(metrics.get(key)) is not None:
+            out.append(Estimate(key, float(metrics[key]), None, None, None, "count"))
+    _walk(metrics, "", out)
+    exposure = metrics.get("exposure")
+    if isinstance(exposure, Mapping):
+        for key in ("shown", "engaged", "over_cap"):
+            if as_count(exposure.get(key)) is not None:
+                n = as_count(exposure.get("n"))
+                out.append(
+                    Estimate(f"exposure.{key}", float(exposure[key]), None, None, n, "count")
+                )
+    survival = metrics.get("time_to_exit")
+    if isinstance(survival, Mapping) and as_count(survival.get("n")):
+        median = as_number(survival.get("median"))
+        out.append(Estimate("time_to_exit.median", median, None, None, survival["n"], "mean"))
+    tokens = metrics.get("tokens")
+    if isinstance(tokens, Mapping) and as_count(tokens.get("total")):
+        out.append(Estimate("tokens.total", float(tokens["total"]), None, None, None, "count"))
+    cost = as_number(metrics.get("cost_usd"))
+    if cost:
+        out.append(Estimate("cost_usd", cost, None, None, None, "mean"))
+    return out
+
+
+def _walk(node: Mapping[str, Any], prefix: str, out: list[Estimate]) -> None:
+    for key, value in node.items():
+        if not isinstance(value, Mapping) or key in _SKIP_KEYS:
+            continue
+        path = f"{prefix}{key}"
+        est = _estimate(path, value)
+        if est is not None:
+            out.append(est)
+        _walk(value, f"{path}.", out)
+
+
+def _estimate(path: str, node: Mapping[str, Any]) -> Estimate | None:
+    n = as_count(node.get("n"))
+    if "value" in node and (n is not None or "ci_low" in node):
+        if as_number(node.get("value")) is None and node.get("value") is not None:
+            return None
+        # A rate has an n; a bare value with an interval (a fitted coefficient) is a mean.
+        return Estimate(
+            path,
+            as_number(node.get("value")),
+            as_number(node.get("ci_low")),
+            as_number(node.get("ci_high")),
+            n,
+            "rate" if n is not None else "mean",
+        )
+    if "mean" in node and n is not None:
+        mean = as_number(node.get("mean"))
+        low, high = as_number(node.get("ci_low")), as_number(node.get("ci_high"))
+        sd = as_number(node.get("sd"))
+        if low is None and mean is not None and sd is not None and n > 1:
+            half = _Z * sd / math.sqrt(n)
+            low, high = mean - half, mean + half
+        note = None
+        if node.get("boundary") is True and isinstance(node.get("bound"), str):
+            note = f"{node['bound']} every other (no finite estimate)"
+        return Estimate(path, mean, low, high, n, "mean", note)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-episode values (the units of the bootstrap)
+
+
+def build_report(
+    path: Path | str,
+    *,
+    control: str | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> Report:
+    """The report of a run directory or a sweep directory.
+
+    Args:
+        path: A run directory (``run.json``) or a sweep directory (job directories).
+        control: The control condition of a sweep: its name, job directory name or job
+            number; default the job whose intervention is ``none``.
+        n_boot: Bootstrap resamples per effect.
+        seed: Seed of the bootstrap (reports are reproducible).
+
+    Raises:
+        ReportError: ``path`` is neither, or ``control`` names no condition.
+        RunDirError: A run's files are damaged.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ReportError(f"{path} is not a directory; pass a run or a sweep directory")
+    if store.is_run_dir(path):
+        if control is not None:
+            raise ReportError("--control applies to a sweep; this is a single run")
+        cond = _load_condition(path, job=None, overrides=[], categories=None)
+        cond.name = cond.intervention or path.name
+        report = Report("run", str(path), [cond], n_boot=n_boot, seed=seed)
+        report.published = _published(report.conditions)
+        return report
+    from sandbox.sweep import job_dirs
+
+    jobs = job_dirs(path)
+    if not jobs:
+        raise ReportError(
+            f"{path} holds no run.json and no job directories: not a run or a sweep directory"
+        )
+    conditions = [
+        _load_condition(job, job=job.relative_to(path).as_posix(), overrides=_overrides(job))
+        for job in jobs
+    ]
+    # Per-episode choice shares over the same categories in every condition.
+    categories = sorted(
+        {k.split(".", 1)[1] for c in conditions for k in c.per_episode if k.startswith("choice_")}
+    )
+    for cond in conditions:
+        for cat in categories:
+            cond.per_episode.setdefault(f"choice_share.{cat}", [])
+    _name_conditions(conditions)
+    report = Report("sweep", str(path), conditions, n_boot=n_boot, seed=seed)
+    ctrl = _choose_control(conditions, control, report.notes)
+    report.control = ctrl.name
+    report.effects = effects_against(conditions, ctrl, seed=seed, n_boot=n_boot)
+    sizes = [c.episodes for c in conditions if c.episodes]
+    if sizes and ctrl.episodes:
+        report.mde = min_detectable_effect(ctrl.episodes, min(sizes), p=0.5)
+    report.published = _published(conditions)
+    return report
+
+
+def _load_condition(
+    path: Path, *, job: str | None, overrides: list[str], categories: Sequence[str] | None = None
+) -> Condition:
+    loaded = store.load_run(path)
+    metrics = loaded.metrics
+    episodes, _ = group_episodes(loaded.records)
+    if metrics is None:
+        from sandbox.metrics import compute_metrics
+
+        metrics = compute_metrics(loaded.records, run=loaded.manifest) if loaded.records else {}
+    cats = categories
+    if cats is None:
+        cats = sorted((metrics.get("choice_share") or {}).keys())
+        if not cats:
+            cats = sorted({s.category for e in episodes for s in e.steps if s.category})
+    intervention = (loaded.manifest.get("intervention") or {}).get("name")
+    return Condition(
+        name=str(intervention or job or path.name),
+        job=job,
+        path=str(path),
+        status=str(loaded.manifest.get("status", "unknown")),
+        intervention=str(intervention) if intervention is not None else None,
+        overrides=overrides,
+        episodes=len(episodes),
+        metrics=dict(metrics),
+        proxies=metric_estimates(metrics),
+        per_episode=per_episode_values(episodes, cats),
+    )
+
+
+def _overrides(job: Path) -> list[str]:
+    from sandbox.sweep import _overrides as read_overrides
+
+    try:
+        return read_overrides(job)
+    except Exception:  # a damaged overrides.yaml only loses the label
+        return []
+
+
+def _name_conditions(conditions: list[Condition]) -> None:
+    """Give each condition a unique, readable name.
+
+    The intervention's name when those are unique; else the overrides that differ between
+    jobs (``agent/preset=content,intervention=none``); else the job directory's name.
+    """
+    names = [c.intervention for c in conditions]
+    if all(names) and len(set(names)) == len(names):
+        for cond, name in zip(conditions, names, strict=True):
+            cond.name = str(name)
+        return
+    common = set.intersection(*(set(c.overrides) for c in conditions)) if conditions else set()
+    labels = [",".join(o for o in c.overrides if o not in common) for c in conditions]
+    if all(labels) and len(set(labels)) == len(labels):
+        for cond, label in zip(conditions, labels, strict=True):
+            cond.name = label
+        return
+    for cond in conditions:
+        cond.name = cond.job or cond.path
+
+
+def _choose_control(conditions: list[Condition], wanted: str | None, notes: list[str]) -> Condition:
+    if wanted is not None:
+        for cond in conditions:
+            number = (cond.job or "").split("-", 1)[0]
+            if wanted in (cond.name, cond.job, cond.intervention) or wanted == number:
+                return cond
+        known = ", ".join(one_line(c.name, 60) for c in conditions)
+        raise ReportError(f"--control {wanted!r} names no condition of this sweep; known: {known}")
+    nones = [c for c in conditions if c.intervention == "none"]
+    if nones:
+        if len(nones) > 1:
+            notes.append(
+                f"{len(nones)} jobs have intervention none; the first ({nones[0].name}) is the "
+                "control (choose another with --control)"
+            )
+        return nones[0]
+    notes.append(
+        f"no job has intervention none; the first job ({conditions[0].name}) is the control "
+        "(choose another with --control)"
+    )
+    return conditions[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Published figures
+
+
+def _published(conditions: Sequence[Condition]) -> list[Published]:
+    found: list[Published] = []
+    for cond in conditions:
+        for design, block in _published_blocks(cond.metrics):
+            published = block["published"]
+            source = None
+            rows: list[PublishedRow] = []
+            mapping: Mapping[str, Any] = {}
+            if isinstance(published, Mapping):
+                for key in _SOURCE_KEYS:
+                    if isinstance(published.get(key), str):
+                        source = str(published[key])
+                        break
+                if isinstance(published.get("ours"), Mapping):
+                    mapping = published["ours"]
+                skip = {*_SOURCE_KEYS, "ours"}
+                items = [(k, v) for k, v in published.items() if k not in skip]
+            else:
+                items = [("value", published)]
+            ours_block = {k: v for k, v in block.items() if k != "published"}
+            for key, value in _flatten(items):
+                # Ours: the path the block's "ours" map names for this key, else the same path.
+                where = mapping.get(key)
+                ours = _lookup(ours_block, str(where)) if isinstance(where, str) else None
+                rows.append(
+                    PublishedRow(key, value, ours if ours is not None else _lookup(ours_block, key))
+                )
+            found.append(Published(design, cond.name, source, rows))
+    return found
+
+
+def _published_blocks(
+    metrics: Mapping[str, Any], prefix: str = "", depth: int = 0
+) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    """``(path, block)`` for each dict in ``metrics`` (up to 3 levels) with a ``published`` key."""
+    if depth > 3:
+        return
+    for key, value in metrics.items():
+        if not isinstance(value, Mapping):
+            continue
+        path = f"{prefix}{key}"
+        if "published" in value:
+            yield path, value
+        yield from _published_blocks(value, f"{path}.", depth + 1)
+
+
+def _flatten(items: Iterable[tuple[str, Any]], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in items:
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.extend(_flatten(value.items(), f"{path}."))
+        else:
+            out.append((path, value))
+    return out
+
+
+def _lookup(block: Mapping[str, Any], key: str) -> Any:
+    node: Any = block
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, Mapping):
+        for field_name in ("value", "mean", "estimate"):
+            if field_name in node:
+                return node[field_name]
+        return None
+    return node
