@@ -7,15 +7,12 @@ receives these dataclasses (via :func:`to_typed`), never a ``DictConfig``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import MISSING
 
-from sandbox.agents.designs.conversation import ConversationParams
-from sandbox.agents.designs.pairwise import PairwiseParams
-from sandbox.agents.designs.think_tank import ThinkTankParams
-from sandbox.agents.designs.tradeoff import TradeoffParams
 from sandbox.errors import ConfigError
 
 
@@ -66,6 +63,79 @@ class RandomAgentConfig(AgentConfig):
     """Uniform over the available action kinds, then over their targets (a baseline)."""
 
     name: str = "random"
+
+
+@dataclass
+class PairwiseParams:
+    """True values for forced pairwise choices.
+
+    Attributes:
+        option_utilities: Task id -> utility (overrides the category utility of that task).
+        opt_out_utility: Utility of the explicit opt-out option (the zero of the scale when the
+            subject's other utilities are set relative to it).
+        sd: Standard deviation of each option's normal utility noise (Thurstonian).
+    """
+
+    option_utilities: dict[str, float] = field(default_factory=dict)
+    opt_out_utility: float = 0.0
+    sd: float = 1.0
+
+
+@dataclass
+class TradeoffParams:
+    """True values for the points game against stipulated pain and pleasure.
+
+    Attributes:
+        pain_weight: Points the subject would give up per unit of stipulated pain intensity.
+        pleasure_weight: Points the subject would give up per unit of stipulated pleasure.
+        sd: Logistic noise scale of the choice (in points).
+    """
+
+    pain_weight: float = 1.0
+    pleasure_weight: float = 1.0
+    sd: float = 1.0
+
+    def switch_point(self, variant: str, points: tuple[float, float] = (10, 5)) -> float:
+        """The true intensity where P(maximising) is 0.5 (``inf`` for a zero weight)."""
+        weight = self.pain_weight if variant == "pain" else self.pleasure_weight
+        gap = float(points[0]) - float(points[1])
+        return gap / weight if weight > 0 else math.inf
+
+
+@dataclass
+class ConversationParams:
+    """True values for leaving a conversation.
+
+    Attributes:
+        exit_rates: Scenario category -> chance of leaving at each leaving opportunity
+            (categories not listed use ``default_exit_rate``).
+        default_exit_rate: Chance of leaving per opportunity for unlisted categories.
+        false_exit_rate: Chance, per user turn it does not leave for real, of a false exit
+            (a quoted reserved string under ``string``; ``DONE`` then leaving otherwise).
+        order_bias: Added chance of picking the first-listed option of a well-being check.
+    """
+
+    exit_rates: dict[str, float] = field(default_factory=dict)
+    default_exit_rate: float = 0.0
+    false_exit_rate: float = 0.0
+    order_bias: float = 0.0
+
+
+@dataclass
+class ThinkTankParams:
+    """True values for the rooms-and-letters world.
+
+    Attributes:
+        room_utilities: Room theme (``interests``, ``coding``, ``tedious``, ``aversive``) ->
+            utility of reading a letter there (missing themes: see the module docstring).
+        incentive_weight: Utility per coin of entry cost (negative) or reward (positive).
+        stated_utilities: Theme -> utility the subject *states* its ranking from; empty = the
+            same as ``room_utilities`` (stated and revealed preferences agree).
+    """
+
+    room_utilities: dict[str, float] = field(default_factory=dict)
+    incentive_weight: float = 0.0
+    stated_utilities: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -2,9 +2,11 @@
 
 An environment whose labels carry ``"design": NAME`` (in ``info["next"]`` and reset's info) is
 played by the policy registered for NAME, in the module ``sandbox.agents.designs.NAME``: a
-function ``act(subject, turn) -> Decision`` decorated with :func:`policy`. Each module also
-defines the dataclass of its parameters, nested in the subject's config under the same name
-(``agent.pairwise.*``, ``agent.tradeoff.*``, ...), so every true value is typed and logged.
+function ``act(subject, turn) -> Decision`` decorated with :func:`policy`. The dataclass of a
+design's parameters lives in :mod:`sandbox.config` (``PairwiseParams``, ``TradeoffParams``, ...),
+nested in the subject's config under the design's name (``agent.pairwise.*``,
+``agent.tradeoff.*``, ...), so every true value is typed and logged and the config schema does
+not depend on agent behaviour; each design module re-exports its own.
 """
 
 from __future__ import annotations

@@ -33,26 +33,7 @@ from weakref import WeakKeyDictionary
 from environments.core import Action, ActionKind
 from sandbox.agents.base import Decision, Turn
 from sandbox.agents.designs import policy
-
-
-@dataclass
-class ConversationParams:
-    """True values for leaving a conversation.
-
-    Attributes:
-        exit_rates: Scenario category -> chance of leaving at each leaving opportunity
-            (categories not listed use ``default_exit_rate``).
-        default_exit_rate: Chance of leaving per opportunity for unlisted categories.
-        false_exit_rate: Chance, per user turn it does not leave for real, of a false exit
-            (a quoted reserved string under ``string``; ``DONE`` then leaving otherwise).
-        order_bias: Added chance of picking the first-listed option of a well-being check.
-    """
-
-    exit_rates: dict[str, float] = field(default_factory=dict)
-    default_exit_rate: float = 0.0
-    false_exit_rate: float = 0.0
-    order_bias: float = 0.0
-
+from sandbox.config import ConversationParams
 
 _REPLIES: dict[str, tuple[str, ...]] = {
     "refuse": (

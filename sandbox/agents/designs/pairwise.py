@@ -10,31 +10,15 @@ that :func:`sandbox.metrics.utilities.thurstonian_fit` fits (case V: equal sprea
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from environments.core import Action, ActionKind
 from sandbox.agents.base import Decision, Turn
 from sandbox.agents.designs import policy
+from sandbox.config import PairwiseParams as PairwiseParams  # re-exported: the design's parameters
 
 if TYPE_CHECKING:
     from sandbox.agents.simulated import SimulatedSubject
-
-
-@dataclass
-class PairwiseParams:
-    """True values for forced pairwise choices.
-
-    Attributes:
-        option_utilities: Task id -> utility (overrides the category utility of that task).
-        opt_out_utility: Utility of the explicit opt-out option (the zero of the scale when the
-            subject's other utilities are set relative to it).
-        sd: Standard deviation of each option's normal utility noise (Thurstonian).
-    """
-
-    option_utilities: dict[str, float] = field(default_factory=dict)
-    opt_out_utility: float = 0.0
-    sd: float = 1.0
 
 
 def utility(subject: SimulatedSubject, option: dict[str, Any]) -> float:

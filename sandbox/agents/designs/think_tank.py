@@ -35,6 +35,7 @@ from weakref import WeakKeyDictionary
 from environments.core import Action, ActionKind
 from sandbox.agents.base import Decision, Turn
 from sandbox.agents.designs import policy
+from sandbox.config import ThinkTankParams
 
 ROOMS = ("A", "B", "C", "D")
 HALLWAY_TARGET = 4
@@ -49,23 +50,6 @@ FALLBACK_CATEGORY: dict[str, str] = {
 
 #: Aversiveness of a letter by theme (as the environment labels it).
 _AVERSIVENESS = {"interests": 0.0, "coding": 0.0, "tedious": 0.2, "aversive": 0.8}
-
-
-@dataclass
-class ThinkTankParams:
-    """True values for the rooms-and-letters world.
-
-    Attributes:
-        room_utilities: Room theme (``interests``, ``coding``, ``tedious``, ``aversive``) ->
-            utility of reading a letter there (missing themes: see the module docstring).
-        incentive_weight: Utility per coin of entry cost (negative) or reward (positive).
-        stated_utilities: Theme -> utility the subject *states* its ranking from; empty = the
-            same as ``room_utilities`` (stated and revealed preferences agree).
-    """
-
-    room_utilities: dict[str, float] = field(default_factory=dict)
-    incentive_weight: float = 0.0
-    stated_utilities: dict[str, float] = field(default_factory=dict)
 
 
 _NOTES = {

@@ -13,36 +13,15 @@ maximising option is first or second at random.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from environments.core import Action, ActionKind
 from sandbox.agents.base import Decision, Turn
 from sandbox.agents.designs import policy
+from sandbox.config import TradeoffParams as TradeoffParams  # re-exported: the design's parameters
 
 if TYPE_CHECKING:
     from sandbox.agents.simulated import SimulatedSubject
-
-
-@dataclass
-class TradeoffParams:
-    """True values for the points game against stipulated pain and pleasure.
-
-    Attributes:
-        pain_weight: Points the subject would give up per unit of stipulated pain intensity.
-        pleasure_weight: Points the subject would give up per unit of stipulated pleasure.
-        sd: Logistic noise scale of the choice (in points).
-    """
-
-    pain_weight: float = 1.0
-    pleasure_weight: float = 1.0
-    sd: float = 1.0
-
-    def switch_point(self, variant: str, points: tuple[float, float] = (10, 5)) -> float:
-        """The true intensity where P(maximising) is 0.5 (``inf`` for a zero weight)."""
-        weight = self.pain_weight if variant == "pain" else self.pleasure_weight
-        gap = float(points[0]) - float(points[1])
-        return gap / weight if weight > 0 else math.inf
 
 
 @policy("tradeoff")

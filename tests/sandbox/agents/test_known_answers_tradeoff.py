@@ -9,7 +9,7 @@ the test sets. With points 10 vs 5 the true switch is ``5 / weight``.
 from __future__ import annotations
 
 from sandbox import runner
-from sandbox.agents.designs.tradeoff import TradeoffParams
+from sandbox.config import TradeoffParams
 from sandbox.display.base import NullDisplay
 
 
