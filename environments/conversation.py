@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from environments import core
@@ -108,7 +106,7 @@ INVALID_TARGET = "the check-in's options are 0 (A) and 1 (B)"
 INVALID_OVER = "the conversation is over"
 
 
-class ConversationEnv(gym.Env[dict[str, Any], dict[str, Any]]):
+class ConversationEnv(core.TextEnv):
     """A conversation with a simulated user, which the agent may leave.
 
     ## Description
@@ -255,8 +253,6 @@ class ConversationEnv(gym.Env[dict[str, Any], dict[str, Any]]):
     - v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}  # noqa: RUF012
-
     def __init__(
         self,
         bank: str | Path = "default",
@@ -283,12 +279,7 @@ class ConversationEnv(gym.Env[dict[str, Any], dict[str, Any]]):
             )
         self.reserved_string = reserved_string.strip()
         self._step_limit = None if max_steps is None else integer("max_steps", max_steps, low=1)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode: expected None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self._set_render_mode(render_mode)
 
         # -- the bank -------------------------------------------------------------------------
         scenarios = load_scenarios(bank)
@@ -360,8 +351,6 @@ class ConversationEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self._limit = 1
         self._shown = 0
         self._engaged = 0
-        self._feedback = ""
-        self._text = ""
 
     # ------------------------------------------------------------------------------------------
     # Gymnasium API
@@ -371,7 +360,7 @@ class ConversationEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Start a new conversation (``options`` is accepted and unused)."""
-        super().reset(seed=seed)
+        self._begin(seed)
         index = self.scenario_index
         if index is None:
             index = int(self.np_random.integers(len(self.scenarios)))
@@ -386,11 +375,9 @@ class ConversationEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self._day_step = 0
         self._shown = 0
         self._engaged = 0
-        self._feedback = ""
         self._enter_user_turn()
         obs = self._observe()
-        if self.render_mode == "human":
-            self.render()
+        self._render_human()
         return obs, {"next": self._next_labels(), **self._scenario_labels(), "day_step": 0}
 
     def step(
@@ -476,18 +463,8 @@ class ConversationEnv(gym.Env[dict[str, Any], dict[str, Any]]):
             "day_step": self._day_step,
             "next": self._next_labels(),
         }
-        if self.render_mode == "human":
-            self.render()
+        self._render_human()
         return obs, 0.0, terminated, truncated, info
-
-    def render(self) -> str | None:
-        """``ansi``: the current observation text; ``human``: print it; ``None``: nothing."""
-        if self.render_mode == "ansi":
-            return self._text
-        if self.render_mode == "human":
-            sys.stdout.write(self._text + "\n\n")
-            sys.stdout.flush()
-        return None
 
     # ------------------------------------------------------------------------------------------
     # Transitions

@@ -12,16 +12,22 @@ model behind a tool-calling API, a person at the terminal) can act in any of the
 
 Anything an agent may not read (categories, aversiveness, pay, grades, a simulated subject's
 ground truth) goes into ``info``, never into the observation.
+
+Every environment is a :class:`TextEnv`: the base holds what rendering a text observation
+takes (the render-mode check, ``render()``) and the start of an episode (seeding, clearing the
+feedback line), so each environment's file holds only its own dynamics and its model card.
 """
 
 from __future__ import annotations
 
 import string
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
@@ -146,3 +152,55 @@ def mask_of(kinds: Iterable[ActionKind]) -> np.ndarray:
 def kinds_of(mask: np.ndarray | Iterable[int]) -> list[ActionKind]:
     """The kinds an ``action_mask`` allows, in enum order."""
     return [ActionKind(i) for i, bit in enumerate(mask) if bit]
+
+
+class TextEnv(gym.Env[dict[str, Any], dict[str, Any]]):
+    """The base of every WelfareSandbox environment: a text observation, rendered as text.
+
+    A subclass calls :meth:`_set_render_mode` in its constructor, :meth:`_begin` first in
+    ``reset``, stores the observation text it builds in ``self._text`` and the line of
+    feedback on the last step in ``self._feedback``, and calls :meth:`_render_human` before
+    returning from ``reset`` and ``step``.
+    """
+
+    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}  # noqa: RUF012
+
+    render_mode: str | None
+    #: The observation text the agent read last (what ``render()`` shows).
+    _text: str
+    #: Feedback on the previous step, shown at the top of the next observation ("" for none).
+    _feedback: str
+
+    def _set_render_mode(self, render_mode: str | None) -> None:
+        """Check and set ``render_mode``; the text and the feedback start empty.
+
+        Raises:
+            ValueError: ``render_mode`` is neither ``None`` nor one of the render modes.
+        """
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode: expected None or one of {self.metadata['render_modes']}, "
+                f"got {render_mode!r}"
+            )
+        self.render_mode = render_mode
+        self._text = ""
+        self._feedback = ""
+
+    def _begin(self, seed: int | None) -> None:
+        """Start an episode: seed ``np_random`` (as ``gymnasium.Env.reset``), clear feedback."""
+        super().reset(seed=seed)
+        self._feedback = ""
+
+    def _render_human(self) -> None:
+        """Print the observation text in ``human`` mode (at every reset and step)."""
+        if self.render_mode == "human":
+            self.render()
+
+    def render(self) -> str | None:
+        """``ansi``: the current observation text; ``human``: print it; ``None``: nothing."""
+        if self.render_mode == "ansi":
+            return self._text
+        if self.render_mode == "human":
+            sys.stdout.write(self._text + "\n\n")
+            sys.stdout.flush()
+        return None

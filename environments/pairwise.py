@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import gymnasium as gym
 import numpy as np
 
 from environments import core
@@ -62,7 +60,7 @@ class _Showing(NamedTuple):
     order: int
 
 
-class PairwiseEnv(gym.Env[dict[str, Any], dict[str, Any]]):
+class PairwiseEnv(core.TextEnv):
     """Forced choices between two options: two tasks, or a task and an explicit opt-out.
 
     ## Description
@@ -180,8 +178,6 @@ class PairwiseEnv(gym.Env[dict[str, Any], dict[str, Any]]):
     - v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}  # noqa: RUF012
-
     def __init__(
         self,
         bank: str | Path = "default",
@@ -204,12 +200,7 @@ class PairwiseEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self.opt_out_share = real("opt_out_share", opt_out_share, low=0.0, high=1.0)
         self.swap_gap = integer("swap_gap", swap_gap, low=0)
         self.candidates = integer("candidates", candidates, low=1)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode: expected None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self._set_render_mode(render_mode)
 
         # -- the options: tasks, then the opt-out last ------------------------------------------
         bank_tasks = load_tasks(resolve_bank(bank))
@@ -255,8 +246,6 @@ class PairwiseEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self._swaps: deque[tuple[int, _Showing]] = deque()
         self._opt_pairs: list[bool] = []
         self._new_pairs = 0
-        self._feedback = ""
-        self._text = ""
         k = n + 1
         self._wins = np.zeros((k, k))
         self._strength = np.ones(k)
@@ -270,7 +259,7 @@ class PairwiseEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Start a new episode of comparisons (``options`` is accepted and unused)."""
-        super().reset(seed=seed)
+        self._begin(seed)
         k = self._n_tasks + 1
         self._wins = np.zeros((k, k))
         self._strength = np.ones(k)
@@ -278,7 +267,6 @@ class PairwiseEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self._step = 0
         self._swaps.clear()
         self._new_pairs = 0
-        self._feedback = ""
         # Which of the episode's pairs set a task against the opt-out: an exact share, at
         # random places.
         pairs = (self.comparisons + 1) // 2
@@ -288,8 +276,7 @@ class PairwiseEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self._opt_pairs = self.np_random.permutation(flags).tolist()
         self._advance()
         obs = self._observe()
-        if self.render_mode == "human":
-            self.render()
+        self._render_human()
         return obs, {"design": "pairwise", "comparison": 0, "next": self._next_labels()}
 
     def step(
@@ -351,18 +338,8 @@ class PairwiseEnv(gym.Env[dict[str, Any], dict[str, Any]]):
             "comparison": self._step,
             "next": self._next_labels(),
         }
-        if self.render_mode == "human":
-            self.render()
+        self._render_human()
         return obs, 0.0, terminated, truncated, info
-
-    def render(self) -> str | None:
-        """``ansi``: the current observation text; ``human``: print it; ``None``: nothing."""
-        if self.render_mode == "ansi":
-            return self._text
-        if self.render_mode == "human":
-            sys.stdout.write(self._text + "\n\n")
-            sys.stdout.flush()
-        return None
 
     # ------------------------------------------------------------------------------------------
     # The schedule of pairs

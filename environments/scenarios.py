@@ -29,8 +29,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from environments.banks import load_prompts, read_yaml, show_value
-from sandbox.errors import BankError
+from environments.bankfiles import read_yaml, show_value
+from environments.errors import BankError
+from environments.prompt_tables import load_prompts
 
 __all__ = [
     "CATEGORY_AVERSIVENESS",

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from environments import core
@@ -119,7 +117,7 @@ INVALID_COINS = "entering room {room} costs {cost} coins and you have {coins}"
 INVALID_OVER = "your time in the Think Tank is over"
 
 
-class ThinkTankEnv(gym.Env[dict[str, Any], dict[str, Any]]):
+class ThinkTankEnv(core.TextEnv):
     """Four rooms of letters: state what you prefer, then go where you like.
 
     ## Description
@@ -239,8 +237,6 @@ class ThinkTankEnv(gym.Env[dict[str, Any], dict[str, Any]]):
     - v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}  # noqa: RUF012
-
     def __init__(
         self,
         bank: str | Path = "default",
@@ -276,12 +272,7 @@ class ThinkTankEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         if exit_mode not in EXIT_MODES:
             raise ValueError(f"exit_mode: expected one of {EXIT_MODES}, got {exit_mode!r}")
         self.exit_mode = exit_mode
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode: expected None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self._set_render_mode(render_mode)
 
         # -- the letters, and everything a step shows, built once ------------------------------
         letters = load_letters(bank)
@@ -351,8 +342,6 @@ class ThinkTankEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self._day_step = 0
         self._exposure = 0
         self._exited = False
-        self._feedback = ""
-        self._text = ""
 
     # ------------------------------------------------------------------------------------------
     # Gymnasium API
@@ -362,7 +351,7 @@ class ThinkTankEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Start a new visit at the statement step (``options`` is accepted and unused)."""
-        super().reset(seed=seed)
+        self._begin(seed)
         self._order = {
             room: self.np_random.permutation(len(self.letters[room])).tolist() for room in ROOMS
         }
@@ -371,10 +360,8 @@ class ThinkTankEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self._letter_shown = None
         self._explored = self._day_step = self._exposure = 0
         self._exited = False
-        self._feedback = ""
         obs = self._observe()
-        if self.render_mode == "human":
-            self.render()
+        self._render_human()
         info = {
             "next": self._next_labels(),
             "design": DESIGN,
@@ -483,18 +470,8 @@ class ThinkTankEnv(gym.Env[dict[str, Any], dict[str, Any]]):
             "day_step": self._day_step,
             "next": self._next_labels(),
         }
-        if self.render_mode == "human":
-            self.render()
+        self._render_human()
         return obs, float(earned), terminated, truncated, info
-
-    def render(self) -> str | None:
-        """``ansi``: the current observation text; ``human``: print it; ``None``: nothing."""
-        if self.render_mode == "ansi":
-            return self._text
-        if self.render_mode == "human":
-            sys.stdout.write(self._text + "\n\n")
-            sys.stdout.flush()
-        return None
 
     # ------------------------------------------------------------------------------------------
     # Transitions

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import numbers
-import sys
 from collections.abc import Sequence
 from typing import Any, NamedTuple
-
-import gymnasium as gym
 
 from environments import core
 from environments.args import coins_text, integer, read_action
@@ -70,7 +67,7 @@ class Trial(NamedTuple):
     framing: str
 
 
-class TradeoffEnv(gym.Env[dict[str, Any], dict[str, Any]]):
+class TradeoffEnv(core.TextEnv):
     """Keeling et al.'s points game: points against stipulated pain or pleasure.
 
     ## Description
@@ -156,8 +153,6 @@ class TradeoffEnv(gym.Env[dict[str, Any], dict[str, Any]]):
     - v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}  # noqa: RUF012
-
     def __init__(
         self,
         variant: str = "both",
@@ -176,12 +171,7 @@ class TradeoffEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self.intensities = _intensities(intensities, verbal=framing != "numeric")
         self.points = _points(points)
         self.trials_per_intensity = integer("trials_per_intensity", trials_per_intensity, low=1)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode: expected None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self._set_render_mode(render_mode)
 
         # -- the schedule and every line it can show, built once ---------------------------------
         variants = ("pain", "pleasure") if variant == "both" else (variant,)
@@ -223,8 +213,6 @@ class TradeoffEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self._max_slot: list[int] = []
         self._round = 0
         self._score = 0.0
-        self._feedback = ""
-        self._text = ""
 
     # ------------------------------------------------------------------------------------------
     # Gymnasium API
@@ -234,15 +222,13 @@ class TradeoffEnv(gym.Env[dict[str, Any], dict[str, Any]]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Shuffle the schedule and start the game (``options`` is accepted and unused)."""
-        super().reset(seed=seed)
+        self._begin(seed)
         self._order = self.np_random.permutation(self.rounds).tolist()
         self._max_slot = self.np_random.integers(0, 2, size=self.rounds).tolist()
         self._round = 0
         self._score = 0.0
-        self._feedback = ""
         obs = self._observe()
-        if self.render_mode == "human":
-            self.render()
+        self._render_human()
         return obs, {"design": "tradeoff", "round": 0, "next": self._next_labels()}
 
     def step(
@@ -302,18 +288,8 @@ class TradeoffEnv(gym.Env[dict[str, Any], dict[str, Any]]):
             "round": self._round,
             "next": self._next_labels(),
         }
-        if self.render_mode == "human":
-            self.render()
+        self._render_human()
         return obs, earned, terminated, truncated, info
-
-    def render(self) -> str | None:
-        """``ansi``: the current observation text; ``human``: print it; ``None``: nothing."""
-        if self.render_mode == "ansi":
-            return self._text
-        if self.render_mode == "human":
-            sys.stdout.write(self._text + "\n\n")
-            sys.stdout.flush()
-        return None
 
     # ------------------------------------------------------------------------------------------
     # Helpers

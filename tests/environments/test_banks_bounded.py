@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from environments import banks
+from environments import bankfiles
 from environments.banks import load_prompts, load_tasks, show_value
 from sandbox.errors import BankError
 
@@ -153,13 +153,13 @@ def test_an_integer_too_long_to_read_is_a_bank_error(tmp_path: Path) -> None:
 def test_the_fast_parser_is_used_where_pyyaml_has_it() -> None:
     if not yaml.__with_libyaml__:
         pytest.skip("this PyYAML was built without libyaml")
-    assert issubclass(banks._BankLoader, yaml.CSafeLoader)
+    assert issubclass(bankfiles._BankLoader, yaml.CSafeLoader)
 
 
 def test_a_bank_over_the_size_limit_is_refused_with_the_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(banks, "MAX_BANK_BYTES", 2**20)
+    monkeypatch.setattr(bankfiles, "MAX_BANK_BYTES", 2**20)
     path = tmp_path / "big.yaml"
     path.write_bytes(b"version: 1\ntasks:\n" + b"#" * 2**20)
     with pytest.raises(BankError, match=r"big\.yaml: the bank is larger than the limit of 1 MiB"):
@@ -169,7 +169,7 @@ def test_a_bank_over_the_size_limit_is_refused_with_the_limit(
 def test_a_large_bank_is_announced_before_it_is_read_and_timed_after(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(banks, "LARGE_BANK_BYTES", 100)
+    monkeypatch.setattr(bankfiles, "LARGE_BANK_BYTES", 100)
     path = tmp_path / "large.yaml"
     path.write_text(f"version: 1\ntasks:\n{_TASK.format(title='A', extra='')}")
     with caplog.at_level(logging.INFO, logger="environments.banks"):
