@@ -11,15 +11,32 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from sandbox import store
 from sandbox.budget import LEDGER, read_ledger
 from sandbox.errors import BudgetExceeded
+from sandbox.sweepdir import (
+    OPERATIONAL_KEYS,
+    SUMMARY_CSV,
+    SUMMARY_JSON,
+    job_dirs,
+    job_name,
+    read_overrides,
+)
 
 log = logging.getLogger(__name__)
+
+#: Re-exported: where a job's overrides and a sweep's jobs are read (:mod:`sandbox.sweepdir`).
+__all__ = [
+    "HEADLINE_RATES",
+    "OPERATIONAL_KEYS",
+    "SweepSummaryCallback",
+    "job_dirs",
+    "job_row",
+    "write_summary",
+]
 
 #: Rates reported per job, as value and interval.
 HEADLINE_RATES = (
@@ -33,34 +50,6 @@ HEADLINE_RATES = (
 )
 
 
-def job_dirs(sweep_dir: Path) -> list[Path]:
-    """Job directories of a sweep (those with a ``run.json``), in job-number order.
-
-    Usually the sweep directory's children; an override value holding ``/`` (a bank's path)
-    makes Hydra nest a job deeper, so a Hydra sweep directory (one with ``multirun.yaml``) is
-    walked, without entering a job directory or a hidden one (``.hydra``, ``.submitit``). Any
-    other directory (a folder of runs gathered by hand) gives its children only: pointing a
-    report at ``/tmp`` must not dig through every run below it.
-    """
-
-    def number(path: Path) -> tuple[int, str]:
-        name = path.relative_to(sweep_dir).as_posix()
-        head = name.split("-", 1)[0]
-        return (int(head) if head.isdigit() else 1 << 30, name)
-
-    if not (sweep_dir / "multirun.yaml").is_file():
-        children = (p for p in sweep_dir.iterdir() if p.is_dir() and store.is_run_dir(p))
-        return sorted(children, key=number)
-    found: list[Path] = []
-    for root, dirs, files in os.walk(sweep_dir):
-        if Path(root) != sweep_dir and store.RUN_JSON in files:
-            found.append(Path(root))
-            dirs.clear()  # transcripts/ and the like: no job lives inside a job
-            continue
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-    return sorted(found, key=number)
-
-
 def job_row(job: Path, name: str | None = None) -> dict[str, Any]:
     """One summary row: the job's overrides, status and headline proxies.
 
@@ -70,7 +59,7 @@ def job_row(job: Path, name: str | None = None) -> dict[str, Any]:
             relative to the sweep directory).
     """
     run = store.read_json(job / store.RUN_JSON)
-    overrides = _overrides(job)
+    overrides = read_overrides(job)
     row: dict[str, Any] = {
         "job": name or job.name,
         "overrides": " ".join(overrides),
@@ -119,30 +108,11 @@ def job_row(job: Path, name: str | None = None) -> dict[str, Any]:
     return row
 
 
-#: Overrides that say how a job was run, not what it ran: left out of the summary, so that a
-#: resumed sweep (``resume=true``) summarises exactly as the first attempt did.
-OPERATIONAL_KEYS = ("resume",)
-
-
-def _overrides(job: Path) -> list[str]:
-    path = job / ".hydra" / "overrides.yaml"
-    if not path.exists():
-        return []
-    import yaml
-
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    return [
-        str(item)
-        for item in loaded
-        if str(item).split("=", 1)[0].lstrip("+~") not in OPERATIONAL_KEYS
-    ]
-
-
 def write_summary(sweep_dir: Path) -> list[dict[str, Any]]:
     """Write ``summary.csv`` and ``summary.json`` in ``sweep_dir``; returns the rows."""
     rows = []
     for job in job_dirs(sweep_dir):
-        name = job.relative_to(sweep_dir).as_posix()
+        name = job_name(sweep_dir, job)
         try:
             rows.append(job_row(job, name))
         except store.RunDirError as exc:
@@ -154,7 +124,7 @@ def write_summary(sweep_dir: Path) -> list[dict[str, Any]]:
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    _write_text_atomic(sweep_dir / "summary.csv", buffer.getvalue())
+    store.write_text_atomic(sweep_dir / SUMMARY_CSV, buffer.getvalue())
     summary: dict[str, Any] = {"jobs": rows}
     ledger = sweep_dir / LEDGER
     if ledger.is_file():  # the sweep's shared budget (sandbox/budget.py)
@@ -165,12 +135,8 @@ def write_summary(sweep_dir: Path) -> list[dict[str, Any]]:
             }
         except BudgetExceeded as exc:  # a damaged ledger
             summary["budget"] = {"error": str(exc)}
-    store.write_json_atomic(sweep_dir / "summary.json", summary)
+    store.write_json_atomic(sweep_dir / SUMMARY_JSON, summary)
     return rows
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    store.write_text_atomic(path, text)
 
 
 try:
@@ -215,6 +181,5 @@ class SweepSummaryCallback(Callback):
         last_rows = rows
         failed = sum(1 for row in rows if row.get("status") not in ("complete",))
         print(
-            f"sweep summary: {len(rows)} jobs ({failed} not complete) -> "
-            f"{sweep_dir / 'summary.csv'}"
+            f"sweep summary: {len(rows)} jobs ({failed} not complete) -> {sweep_dir / SUMMARY_CSV}"
         )

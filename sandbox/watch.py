@@ -38,6 +38,15 @@ from sandbox.display.base import token_split
 from sandbox.display.headline import Headline, design_headlines
 from sandbox.errors import RunDirError
 from sandbox.metrics.stats import Rate, wilson
+from sandbox.sweepdir import (
+    SUMMARY_JSON,
+    is_sweep_dir,
+    job_dirs,
+    job_name,
+    job_number,
+    planned_jobs,
+    read_overrides,
+)
 
 log = logging.getLogger(__name__)
 
@@ -469,12 +478,6 @@ class JobRow:
     headlines: list[Headline] = field(default_factory=list)
 
 
-def job_number(name: str) -> int | None:
-    """The job number a job directory's name starts with (``3-intervention=none`` -> 3)."""
-    head = name.split("-", 1)[0]
-    return int(head) if head.isdigit() else None
-
-
 def _rate(value: Any) -> Rate | None:
     if isinstance(value, dict) and "n" in value:
         return {
@@ -488,16 +491,21 @@ def _rate(value: Any) -> Rate | None:
 
 def job_overrides(job: Path) -> str:
     """The job's overrides, space-separated (empty while Hydra has not written them)."""
-    from sandbox.sweep import _overrides
-
     try:
-        return " ".join(_overrides(job))
+        return " ".join(read_overrides(job))
     except Exception:  # a half-written overrides.yaml: the label comes next poll
         return ""
 
 
-def job_row(job: Path, watch: RunWatch | None = None, overrides: str | None = None) -> JobRow:
-    """The row of one job: from ``metrics.json`` when written, else from ``watch``'s tallies."""
+def job_row(
+    job: Path, watch: RunWatch | None = None, overrides: str | None = None, name: str | None = None
+) -> JobRow:
+    """The row of one job: from ``metrics.json`` when written, else from ``watch``'s tallies.
+
+    ``name`` is the job's name in its sweep (:func:`sandbox.sweepdir.job_name`; default the
+    directory's name).
+    """
+    name = name or job.name
     if overrides is None:
         overrides = job_overrides(job)
     manifest = watch.manifest if watch is not None else {}
@@ -511,8 +519,8 @@ def job_row(job: Path, watch: RunWatch | None = None, overrides: str | None = No
             pass
     status = str(manifest.get("status") or "starting")
     row = JobRow(
-        job=job.name,
-        number=job_number(job.name),
+        job=name,
+        number=job_number(name),
         condition=(manifest.get("intervention") or {}).get("name"),
         overrides=overrides,
         status=status,
@@ -541,36 +549,6 @@ def job_row(job: Path, watch: RunWatch | None = None, overrides: str | None = No
     return row
 
 
-def planned_jobs(sweep_dir: Path) -> int | None:
-    """How many jobs the sweep's overrides make (Hydra's basic sweeper: the product of each
-    swept override's values), from ``multirun.yaml``; ``None`` when it cannot tell."""
-    path = sweep_dir / "multirun.yaml"
-    if not path.exists():
-        return None
-    try:
-        import yaml
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
-        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        task = ((config.get("hydra") or {}).get("overrides") or {}).get("task") or []
-        sweeper = str(((config.get("hydra") or {}).get("sweeper") or {}).get("_target_", ""))
-        if "BasicSweeper" not in sweeper:
-            return None
-        # An experiment may declare its sweep in hydra.sweeper.params; the command line's
-        # overrides of the same key win.
-        params = ((config.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
-        by_key = {str(k): f"{k}={v}" for k, v in params.items()}
-        for item in task:
-            by_key[str(item).split("=", 1)[0].lstrip("+~")] = str(item)
-        total = 1
-        for override in OverridesParser.create().parse_overrides(list(by_key.values())):
-            if override.is_sweep_override():
-                total *= len(list(override.sweep_string_iterator()))
-        return total
-    except Exception:  # an unusual sweep (ranges, other sweepers): the view shows jobs so far
-        return None
-
-
 class SweepWatch:
     """What a sweep directory says now; :meth:`poll` reads what is new.
 
@@ -594,23 +572,24 @@ class SweepWatch:
             self.planned = planned_jobs(self.path)
         changed = False
         rows = []
-        for job in _job_dirs(self.path):
-            finished = self._done.get(job.name)
+        for job in job_dirs(self.path, started=True):
+            name = job_name(self.path, job)
+            finished = self._done.get(name)
             if finished is not None:
                 rows.append(finished)
                 continue
-            watch = self._watches.get(job.name)
+            watch = self._watches.get(name)
             if watch is None:
-                watch = self._watches[job.name] = RunWatch(job)
+                watch = self._watches[name] = RunWatch(job)
             changed = watch.poll() or changed
-            overrides = self._overrides.get(job.name) or job_overrides(job)
+            overrides = self._overrides.get(name) or job_overrides(job)
             if overrides:
-                self._overrides[job.name] = overrides
-            row = job_row(job, watch, overrides)
+                self._overrides[name] = overrides
+            row = job_row(job, watch, overrides, name)
             if watch.over and watch.metrics is not None:
                 # A finished job's row no longer changes: stop reading its files.
-                self._done[job.name] = row
-                del self._watches[job.name]
+                self._done[name] = row
+                del self._watches[name]
             rows.append(row)
         changed = changed or len(rows) != len(self.rows)
         self.rows = rows
@@ -628,29 +607,10 @@ class SweepWatch:
         if stamp is None:
             return False
         newest = max(
-            (s[0] for job in _job_dirs(self.path) if (s := _stamp(job / store.RUN_JSON))),
+            (s[0] for job in job_dirs(self.path) if (s := _stamp(job / store.RUN_JSON))),
             default=0,
         )
         return stamp[0] >= newest
-
-
-def _job_dirs(sweep_dir: Path) -> list[Path]:
-    """Job directories (those with a ``.hydra`` or ``run.json``), in job-number order."""
-
-    def key(path: Path) -> tuple[int, str]:
-        number = job_number(path.name)
-        return (number if number is not None else 1 << 30, path.name)
-
-    try:
-        entries = list(sweep_dir.iterdir())
-    except FileNotFoundError:
-        return []
-    jobs = [
-        p
-        for p in entries
-        if p.is_dir() and ((p / store.RUN_JSON).is_file() or (p / ".hydra").is_dir())
-    ]
-    return sorted(jobs, key=key)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -668,7 +628,7 @@ def kind_of(path: Path) -> str:
         raise RunDirError(f"{path} is not a directory; pass a run or a sweep directory")
     if store.is_run_dir(path):
         return "run"
-    if (path / "multirun.yaml").exists() or (path / "summary.json").exists() or _job_dirs(path):
+    if is_sweep_dir(path) or (path / SUMMARY_JSON).exists() or job_dirs(path, started=True):
         return "sweep"
     if (path / ".hydra").is_dir():
         return "run"  # Hydra made the directory; the runner has not written run.json yet
@@ -683,11 +643,12 @@ def find_job(sweep_dir: Path, number: int) -> Path:
     Raises:
         RunDirError: No such job.
     """
-    jobs = _job_dirs(sweep_dir)
+    jobs = job_dirs(sweep_dir, started=True)
     for job in jobs:
-        if job_number(job.name) == number:
+        if job_number(job_name(sweep_dir, job)) == number:
             return job
-    known = ", ".join(str(n) for j in jobs if (n := job_number(j.name)) is not None) or "none yet"
+    numbers = (job_number(job_name(sweep_dir, j)) for j in jobs)
+    known = ", ".join(str(n) for n in numbers if n is not None) or "none yet"
     raise RunDirError(f"{sweep_dir} has no job {number}; jobs: {known}")
 
 

@@ -21,7 +21,8 @@ from sandbox.display.headline import Headline, fmt_headline, incentive_overrides
 from sandbox.display.safe import one_line
 from sandbox.errors import RunDirError
 from sandbox.metrics.stats import Rate
-from sandbox.watch import JobRow, _job_dirs, job_row, planned_jobs
+from sandbox.sweepdir import MULTIRUN_YAML, job_dirs, job_name, planned_jobs
+from sandbox.watch import JobRow, job_row
 
 #: Below this many columns the sweep table keeps one line per job (its full form needs ~160).
 COMPACT_BELOW = 160
@@ -198,17 +199,21 @@ def print_progress(sweep_dir: Path, job_dir: Path | None, stream: TextIO | None 
     """
     stream = stream or sys.stdout
     planned = _planned(sweep_dir)
-    jobs = _job_dirs(sweep_dir)
+    jobs = job_dirs(sweep_dir, started=True)
     if stream.isatty():
-        rows = [job_row(job) for job in jobs]
+        rows = [job_row(job, name=job_name(sweep_dir, job)) for job in jobs]
         console = Console(file=stream)
         title = one_line(str(sweep_dir), 200)
         console.print(sweep_table(rows, planned, title=title, width=console.width))
         return
-    if job_dir is None or job_dir.name not in {job.name for job in jobs}:
+    ended = next(
+        (j for j in jobs if job_dir is not None and j.resolve() == job_dir.resolve()), None
+    )
+    if ended is None:
         return
     finished = sum(_status(job) not in ("running", "starting") for job in jobs)
-    print(sweep_line(job_row(job_dir), finished, planned), file=stream, flush=True)
+    row = job_row(ended, name=job_name(sweep_dir, ended))
+    print(sweep_line(row, finished, planned), file=stream, flush=True)
 
 
 #: ``planned_jobs`` by sweep directory and ``multirun.yaml``'s modification time: it parses the
@@ -218,7 +223,7 @@ _PLANNED: dict[tuple[str, int], int | None] = {}
 
 def _planned(sweep_dir: Path) -> int | None:
     try:
-        stamp = (sweep_dir / "multirun.yaml").stat().st_mtime_ns
+        stamp = (sweep_dir / MULTIRUN_YAML).stat().st_mtime_ns
     except OSError:
         return planned_jobs(sweep_dir)
     key = (str(sweep_dir), stamp)

@@ -33,6 +33,7 @@ from sandbox.display.plain import summary_lines
 from sandbox.display.safe import clean, one_line
 from sandbox.display.sweep_view import rate_cell, sweep_line, sweep_table
 from sandbox.errors import RunDirError
+from sandbox.sweepdir import job_dirs, job_name
 from sandbox.watch import JobRow, RunWatch, SweepWatch, as_dict, as_list, job_row
 
 #: Shortest pause between two redraws of a live view (seconds).
@@ -487,9 +488,9 @@ class PlainSweepView:
 
 def sweep_rows_now(sweep_dir: Path) -> list[JobRow]:
     """Rows of every job of a sweep directory, read once (for the sweep callback)."""
-    from sandbox.watch import _job_dirs
-
-    return [job_row(job) for job in _job_dirs(sweep_dir)]
+    return [
+        job_row(job, name=job_name(sweep_dir, job)) for job in job_dirs(sweep_dir, started=True)
+    ]
 
 
 def watch(

@@ -22,6 +22,7 @@ from sandbox.report.model import (
     as_count,
     as_number,
 )
+from sandbox.sweepdir import job_dirs, job_name, read_overrides
 
 _Z = 1.959963984540054
 #: Subtrees of metrics.json that are not proxies (curves, distributions, fit diagnostics).
@@ -156,16 +157,13 @@ def build_report(
         report = Report("run", str(path), [cond], n_boot=n_boot, seed=seed)
         report.published = _published(report.conditions)
         return report
-    from sandbox.sweep import job_dirs
-
     jobs = job_dirs(path)
     if not jobs:
         raise ReportError(
             f"{path} holds no run.json and no job directories: not a run or a sweep directory"
         )
     conditions = [
-        _load_condition(job, job=job.relative_to(path).as_posix(), overrides=_overrides(job))
-        for job in jobs
+        _load_condition(job, job=job_name(path, job), overrides=_overrides(job)) for job in jobs
     ]
     # Per-episode choice shares over the same categories in every condition.
     categories = sorted(
@@ -217,8 +215,6 @@ def _load_condition(
 
 
 def _overrides(job: Path) -> list[str]:
-    from sandbox.sweep import _overrides as read_overrides
-
     try:
         return read_overrides(job)
     except Exception:  # a damaged overrides.yaml only loses the label

@@ -246,3 +246,50 @@ def test_watch_errors_are_one_line_and_status_2(tmp_path: Path, args: list[str],
     )
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_watch_finds_nested_jobs_as_the_summary_and_the_report_do(tmp_path: Path) -> None:
+    # An override value holding "/" (a bank's or a cache's path) makes Hydra nest a job's
+    # directory: "1-agent.cache_dir=" / "tmp" / "c,intervention=exit_option". The summary and
+    # the report always found such a job; `wsb watch` listed only the sweep's children.
+    from sandbox.report import build_report
+    from sandbox.sweep import write_summary
+
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    (sweep_dir / "multirun.yaml").write_text("hydra: {}\n", encoding="utf-8")
+    jobs = {
+        "0-intervention=none": ["intervention=none"],
+        "1-agent.cache_dir=/tmp/c,intervention=exit_option": [
+            "agent.cache_dir=/tmp/c",
+            "intervention=exit_option",
+        ],
+    }
+    for name, overrides in jobs.items():
+        job = sweep_dir / name
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(
+            "".join(f"- {o}\n" for o in overrides), encoding="utf-8"
+        )
+        runner.run(typed_config("episodes=2", overrides[-1]), job, NullDisplay(io.StringIO()))
+    names = list(jobs)
+    assert [row["job"] for row in write_summary(sweep_dir)] == names
+    assert [c.job for c in build_report(sweep_dir).conditions] == names
+    state = SweepWatch(sweep_dir)
+    state.poll()
+    assert [row.job for row in state.rows] == names
+    assert [row.number for row in state.rows] == [0, 1]
+    assert [row.status for row in state.rows] == ["complete", "complete"]
+    env = {**clean_env(), "COLUMNS": "200"}
+    table = subprocess.run(
+        wsb_cmd("watch", str(sweep_dir), "--once"),
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert table.returncode == 0, table.stderr
+    assert "jobs finished 2/2" in table.stdout and "exit_option" in table.stdout
+    job = subprocess.run(
+        wsb_cmd("watch", str(sweep_dir), "--once", "--job", "1"),
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert job.returncode == 0, job.stderr
+    assert "condition exit_option" in job.stdout and "2/2 episodes" in job.stdout
