@@ -15,10 +15,11 @@ their files through here.
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -31,6 +32,8 @@ __all__ = [
     "MAX_YAML_EXPANSION",
     "SUFFIX_DELIMITERS",
     "YAML_SUFFIXES",
+    "cache_key",
+    "cached_by_file",
     "describe",
     "did_you_mean",
     "one_line",
@@ -102,6 +105,41 @@ def require_file(path: Path) -> tuple[int, int]:
         f"bank file {str(path)!r} not found.{hint} Fix: give an existing .yaml, .csv or .tsv "
         "file, or 'default' for the shipped bank."
     )
+
+
+def cache_key(path: str | Path) -> tuple[Path, int, int]:
+    """``(resolved path, size, mtime_ns)`` of an existing bank file: the key a loader's cache
+    is indexed by, so that an edited file is read again.
+
+    Raises:
+        BankError: The file does not exist, cannot be opened, or is a folder.
+    """
+    path = Path(path)
+    size, mtime_ns = require_file(path)
+    return path.resolve(), size, mtime_ns
+
+
+_T = TypeVar("_T")
+
+
+def cached_by_file(load: Callable[[Path], _T]) -> Callable[[str | Path], _T]:
+    """Cache ``load(path)`` by the file's :func:`cache_key`: an edited file is read again.
+
+    The decorated loader takes ``str`` or :class:`~pathlib.Path` and checks the file exists
+    first (:func:`require_file`); ``load`` receives the resolved path. The 32 latest loads are
+    kept.
+    """
+
+    @functools.lru_cache(maxsize=32)
+    def cached(path: Path, size: int, mtime_ns: int) -> _T:
+        del size, mtime_ns  # they only key the cache
+        return load(path)
+
+    @functools.wraps(load)
+    def loader(path: str | Path) -> _T:
+        return cached(*cache_key(path))
+
+    return loader
 
 
 def read_text(path: Path) -> str:

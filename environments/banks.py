@@ -36,6 +36,7 @@ from environments.bankfiles import (
     MAX_YAML_EXPANSION,
     SUFFIX_DELIMITERS,
     YAML_SUFFIXES,
+    cached_by_file,
     describe,
     did_you_mean,
     read_yaml,
@@ -236,7 +237,8 @@ def resolve_bank(spec: str | Path) -> Path:
     return path
 
 
-def load_tasks(path: str | Path) -> tuple[Task, ...]:
+@cached_by_file
+def load_tasks(path: Path) -> tuple[Task, ...]:
     """Load and validate a task bank.
 
     A YAML bank is a mapping with ``version`` and ``tasks`` (a list of entries with the fields of
@@ -256,20 +258,6 @@ def load_tasks(path: str | Path) -> tuple[Task, ...]:
     Raises:
         BankError: For any problem, with one message naming file, entry, field and fix.
     """
-    path = Path(path)
-    stat = require_file(path)
-    return _load_tasks_cached(path.resolve(), stat[0], stat[1])
-
-
-# --------------------------------------------------------------------------------------------
-# YAML task banks
-# --------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=32)
-def _load_tasks_cached(path: Path, size: int, mtime_ns: int) -> tuple[Task, ...]:
-    """Load tasks; the (size, mtime) arguments only key the cache so an edited file reloads."""
-    del size, mtime_ns
     suffix = suffix_of(path)
     start = time.perf_counter()
     if suffix in SUFFIX_DELIMITERS:
@@ -278,6 +266,11 @@ def _load_tasks_cached(path: Path, size: int, mtime_ns: int) -> tuple[Task, ...]
         tasks = _tasks_from_yaml(path.name, read_yaml(path))
     log.info("%s: %d tasks loaded in %.2f s", path.name, len(tasks), time.perf_counter() - start)
     return tasks
+
+
+# --------------------------------------------------------------------------------------------
+# YAML task banks
+# --------------------------------------------------------------------------------------------
 
 
 def _tasks_from_yaml(name: str, data: object) -> tuple[Task, ...]:

@@ -55,6 +55,15 @@ class ActionKind(IntEnum):
 
 N_KINDS = len(ActionKind)
 
+#: Why an action is invalid, in the words every environment uses (each adds its own reasons).
+INVALID_UNREADABLE = "the action could not be read as a kind, a target and a text"
+INVALID_KIND = "{kind} is not one of the actions you can take at this step"
+#: The two reasons above at their longest, for an environment's bound on its text length.
+COMMON_REASONS: tuple[str, ...] = (
+    INVALID_UNREADABLE,
+    INVALID_KIND.format(kind=max((kind.name for kind in ActionKind), key=len)),
+)
+
 #: Ratings of a ``REPORT`` step run from 1 (very bad) to 7 (very good).
 RATING_MIN, RATING_MAX = 1, 7
 
@@ -107,6 +116,24 @@ class Action:
             raise ValueError(f"action kind {raw_kind!r} is not one of {names}") from None
         text = action.get("text", "")
         return cls(kind, int(action.get("target", 0)), "" if text is None else str(text))
+
+
+def invalid_pick(act: Action | None, over: bool, over_text: str, target_text: str) -> str | None:
+    """Why ``act`` is not a pick of option 0 or 1 (``TASK`` with that target); ``None`` if it is.
+
+    The check of an environment whose only move is choosing one of two options. The reason is
+    in the words the agent reads: ``over_text`` once the episode is over, ``target_text`` for a
+    target other than 0 or 1.
+    """
+    if over:
+        return over_text
+    if act is None:
+        return INVALID_UNREADABLE
+    if act.kind is not ActionKind.TASK:
+        return INVALID_KIND.format(kind=act.kind.name)
+    if act.target not in (0, 1):
+        return target_text
+    return None
 
 
 def charset_for(texts: Iterable[str]) -> frozenset[str]:

@@ -37,8 +37,6 @@ FEEDBACK = {
     "invalid": "That action was not available: {reason}. Available now: TASK.",
     "over": "The comparisons are over.",
 }
-INVALID_UNREADABLE = "the action could not be read as a kind, a target and a text"
-INVALID_KIND = "{kind} is not one of the actions you can take at this step"
 INVALID_TARGET = "that option is not on the menu (the targets are 0 for A and 1 for B)"
 INVALID_OVER = "the comparisons are over"
 
@@ -289,7 +287,7 @@ class PairwiseEnv(core.TextEnv):
 
         # -- validate the action ---------------------------------------------------------------
         act = read_action(action)
-        reason = self._why_invalid(act, showing)
+        reason = core.invalid_pick(act, showing is None, INVALID_OVER, INVALID_TARGET)
 
         # -- apply it: record the choice, update the running estimate ----------------------------
         position: int | None = None
@@ -344,18 +342,6 @@ class PairwiseEnv(core.TextEnv):
     # ------------------------------------------------------------------------------------------
     # The schedule of pairs
     # ------------------------------------------------------------------------------------------
-
-    def _why_invalid(self, act: Action | None, showing: _Showing | None) -> str | None:
-        """Why ``act`` cannot be taken now, in words the agent reads; ``None`` if it can."""
-        if showing is None:
-            return INVALID_OVER
-        if act is None:
-            return INVALID_UNREADABLE
-        if act.kind is not ActionKind.TASK:
-            return INVALID_KIND.format(kind=act.kind.name)
-        if act.target not in (0, 1):
-            return INVALID_TARGET
-        return None
 
     def _advance(self) -> None:
         """Choose the next showing: a due (or, near the end, any pending) swap, else a new pair."""
@@ -464,8 +450,7 @@ class PairwiseEnv(core.TextEnv):
         """An upper bound on the length of any observation text (the ``Text`` space's max)."""
         header = max(len(self._headers[-1]), len(self._end_header))
         reasons = [
-            INVALID_UNREADABLE,
-            INVALID_KIND.format(kind=max((k.name for k in ActionKind), key=len)),
+            *core.COMMON_REASONS,
             INVALID_TARGET,
             INVALID_OVER,
         ]

@@ -12,14 +12,13 @@ import csv
 import io
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from environments.bankfiles import (
     MAX_CELL_CHARS,
     SUFFIX_DELIMITERS,
+    cached_by_file,
     read_text,
-    require_file,
     show_value,
     suffix_of,
 )
@@ -57,7 +56,8 @@ class PromptRow:
     category: str
 
 
-def load_prompts(path: str | Path) -> tuple[PromptRow, ...]:
+@cached_by_file
+def load_prompts(path: Path) -> tuple[PromptRow, ...]:
     """Load and validate a prompt table (CSV or TSV, delimiter chosen by suffix).
 
     The first line must be a header with at least the columns ``content``, ``subcategory`` and
@@ -67,15 +67,6 @@ def load_prompts(path: str | Path) -> tuple[PromptRow, ...]:
     Raises:
         BankError: For any problem, with one message naming file, row, column and fix.
     """
-    path = Path(path)
-    stat = require_file(path)
-    return _load_prompts_cached(path.resolve(), stat[0], stat[1])
-
-
-@lru_cache(maxsize=32)
-def _load_prompts_cached(path: Path, size: int, mtime_ns: int) -> tuple[PromptRow, ...]:
-    """Load a prompt table; (size, mtime) only key the cache."""
-    del size, mtime_ns
     suffix = suffix_of(path)
     if suffix not in SUFFIX_DELIMITERS:
         raise BankError(

@@ -23,13 +23,13 @@ field, what was expected, what came, and the fix.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from environments.bankfiles import read_yaml, show_value
+from environments.bankfiles import cached_by_file, read_yaml, show_value
 from environments.errors import BankError
 from environments.prompt_tables import load_prompts
 
@@ -130,9 +130,7 @@ def load_scenarios(path: str | Path) -> tuple[Scenario, ...]:
     Raises:
         BankError: For any problem, naming file, entry, field and fix.
     """
-    path = resolve(path, "scenarios.yaml")
-    stat = path.stat()
-    return _scenarios_cached(path.resolve(), stat.st_size, stat.st_mtime_ns)
+    return _read_scenarios(resolve(path, "scenarios.yaml"))
 
 
 def load_letters(path: str | Path) -> tuple[Letter, ...]:
@@ -144,9 +142,7 @@ def load_letters(path: str | Path) -> tuple[Letter, ...]:
     Raises:
         BankError: For any problem, naming file, entry, field and fix.
     """
-    path = resolve(path, "letters.yaml")
-    stat = path.stat()
-    return _letters_cached(path.resolve(), stat.st_size, stat.st_mtime_ns)
+    return _read_letters(resolve(path, "letters.yaml"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,9 +150,8 @@ def load_letters(path: str | Path) -> tuple[Letter, ...]:
 # --------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=16)
-def _scenarios_cached(path: Path, size: int, mtime_ns: int) -> tuple[Scenario, ...]:
-    del size, mtime_ns  # they only key the cache, so that an edited file reloads
+@cached_by_file
+def _read_scenarios(path: Path) -> tuple[Scenario, ...]:
     suffix = path.suffix.lower()
     if suffix in _TABLE_SUFFIXES:
         return tuple(
@@ -168,19 +163,11 @@ def _scenarios_cached(path: Path, size: int, mtime_ns: int) -> tuple[Scenario, .
             )
             for row in load_prompts(path)
         )
-    entries = _entries(path, "scenarios", "- id: ben-01\n    category: benign\n    turns: [...]")
+    example = "- id: ben-01\n    category: benign\n    turns: [...]"
     scenarios: list[Scenario] = []
-    seen: dict[str, int] = {}
-    for index, entry in enumerate(entries):
-        where = _where(path, "scenario", index, entry)
-        _check_keys(where, entry, _SCENARIO_FIELDS, required=_SCENARIO_FIELDS[:3])
-        sid = _text(where, "id", entry["id"])
-        if sid in seen:
-            raise BankError(
-                f"{where}, field 'id': duplicate id, already used by scenario #{seen[sid]}. "
-                "Fix: give each scenario a unique id."
-            )
-        seen[sid] = index
+    for where, entry, sid in _identified(
+        path, "scenario", example, _SCENARIO_FIELDS, _SCENARIO_FIELDS[:3]
+    ):
         category = _text(where, "category", entry["category"])
         turns = entry["turns"]
         if not isinstance(turns, list) or not turns:
@@ -203,22 +190,11 @@ def _scenarios_cached(path: Path, size: int, mtime_ns: int) -> tuple[Scenario, .
 # --------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=16)
-def _letters_cached(path: Path, size: int, mtime_ns: int) -> tuple[Letter, ...]:
-    del size, mtime_ns
-    entries = _entries(path, "letters", "- id: int-01\n    room: A\n    title: ...\n    text: ...")
+@cached_by_file
+def _read_letters(path: Path) -> tuple[Letter, ...]:
+    example = "- id: int-01\n    room: A\n    title: ...\n    text: ..."
     letters: list[Letter] = []
-    seen: dict[str, int] = {}
-    for index, entry in enumerate(entries):
-        where = _where(path, "letter", index, entry)
-        _check_keys(where, entry, _LETTER_FIELDS, required=_LETTER_FIELDS)
-        lid = _text(where, "id", entry["id"])
-        if lid in seen:
-            raise BankError(
-                f"{where}, field 'id': duplicate id, already used by letter #{seen[lid]}. "
-                "Fix: give each letter a unique id."
-            )
-        seen[lid] = index
+    for where, entry, lid in _identified(path, "letter", example, _LETTER_FIELDS, _LETTER_FIELDS):
         room = entry["room"]
         if room not in ROOMS:
             raise BankError(
@@ -245,6 +221,31 @@ def _letters_cached(path: Path, size: int, mtime_ns: int) -> tuple[Letter, ...]:
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _identified(
+    path: Path,
+    noun: str,
+    example: str,
+    fields: tuple[str, ...],
+    required: tuple[str, ...],
+) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """Each entry of the bank's ``<noun>s`` list, with its place for messages and its id.
+
+    Checked first: only known fields, the required ones present, and an id used once.
+    """
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(_entries(path, f"{noun}s", example)):
+        where = _where(path, noun, index, entry)
+        _check_keys(where, entry, fields, required=required)
+        eid = _text(where, "id", entry["id"])
+        if eid in seen:
+            raise BankError(
+                f"{where}, field 'id': duplicate id, already used by {noun} #{seen[eid]}. "
+                f"Fix: give each {noun} a unique id."
+            )
+        seen[eid] = index
+        yield where, entry, eid
 
 
 def _entries(path: Path, key: str, example: str) -> list[Any]:

@@ -10,7 +10,7 @@ from typing import Any
 from environments import core
 from environments.args import boolean, coins_text, integer, read_action, real, restrict
 from environments.banks import Task, load_tasks, resolve_bank
-from environments.core import Action, ActionKind
+from environments.core import INVALID_KIND, INVALID_UNREADABLE, Action, ActionKind
 from environments.task_choice_text import (
     ASK_BREAK,
     ASK_DECIDE,
@@ -22,11 +22,9 @@ from environments.task_choice_text import (
     EXIT_MODES,
     FEEDBACK,
     HEADER,
-    INVALID_KIND,
     INVALID_OVER,
     INVALID_RATING,
     INVALID_TARGET,
-    INVALID_UNREADABLE,
     REPORT,
     WORK,
     WORK_TEXT,
@@ -307,19 +305,8 @@ class TaskChoiceEnv(core.TextEnv):
         self._menu_labels: list[Label] = []
         self._menu_obs: tuple[str, ...] = self._pads[0]
         self._body = self._end_body
-        self._task = -1
         self._break = False
-        self._decisions = 0
-        self._reported_at = 0
-        self._coins = 0.0
-        self._coins_text = "0"
-        self._day_step = 0
-        self._shown = 0
-        self._engaged = 0
-        self._exited = False
-        # Working copies of the pools for the partial Fisher-Yates draw (reset each episode).
-        self._all_scratch = list(range(len(tasks)))
-        self._calm_scratch = list(self._calm)
+        self._clear_day()
 
     # ------------------------------------------------------------------------------------------
     # Gymnasium API
@@ -330,6 +317,16 @@ class TaskChoiceEnv(core.TextEnv):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Start a new day (``options`` is accepted and unused)."""
         self._begin(seed)
+        self._clear_day()
+        self._advance(DECIDE, exclude=None)
+        obs = self._observe()
+        self._render_human()
+        return obs, {"next": self._next_labels(), "day_step": 0}
+
+    def _clear_day(self) -> None:
+        """The counters of a day, at its start (before the first menu is drawn)."""
+        # Working copies of the pools for the partial Fisher-Yates draw, restored each episode
+        # so that seeds replay exactly.
         self._all_scratch = list(range(len(self.tasks)))
         self._calm_scratch = list(self._calm)
         self._task = -1
@@ -341,10 +338,6 @@ class TaskChoiceEnv(core.TextEnv):
         self._shown = 0
         self._engaged = 0
         self._exited = False
-        self._advance(DECIDE, exclude=None)
-        obs = self._observe()
-        self._render_human()
-        return obs, {"next": self._next_labels(), "day_step": 0}
 
     def step(
         self, action: Action | dict[str, Any]

@@ -64,8 +64,6 @@ FEEDBACK = {
     "no_tasks": "No more tasks can be offered today, so the working day is over.",
 }
 
-INVALID_UNREADABLE = "the action could not be read as a kind, a target and a text"
-INVALID_KIND = "{kind} is not one of the actions you can take at this step"
 INVALID_TARGET = "that option is not on the menu (the targets run from 0 to {last})"
 INVALID_RATING = "a rating must be a whole number from 1 to 7"
 INVALID_OVER = "the working day is over"
@@ -200,8 +198,7 @@ def text_bound(
         len(END_HEADER.format(step=day_length, coins=coins)),
     )
     reasons = [
-        INVALID_UNREADABLE,
-        INVALID_KIND.format(kind=max((k.name for k in ActionKind), key=len)),
+        *core.COMMON_REASONS,
         INVALID_TARGET.format(last=menu_size - 1),
         INVALID_RATING,
         INVALID_OVER,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,11 @@ import numpy as np
 
 from environments import core
 from environments.args import integer, read_action
-from environments.core import Action, ActionKind
+from environments.core import INVALID_KIND, INVALID_UNREADABLE, Action, ActionKind
+from environments.reading import parse_ranking
 from environments.scenarios import ROOMS, Letter, load_letters
+
+__all__ = ["THEMES", "ThinkTankEnv", "parse_ranking"]
 
 DESIGN = "think_tank"
 STATEMENT, EXPLORE, DIARY, END = "statement", "explore", "diary", "end"
@@ -41,8 +43,6 @@ DEFAULT_COSTS: dict[str, int] = {"A": 20, "B": 10, "C": 10, "D": 2}
 DEFAULT_REWARDS: dict[str, int] = {"A": 2, "B": 10, "C": 10, "D": 20}
 DEFAULT_START = {"none": 0, "costs": 200, "rewards": 0}
 
-#: A ranking is read as the room letters A-D standing alone, in order of first mention.
-_RANK_LETTER = re.compile(r"(?<![A-Za-z])([A-D])(?![A-Za-z])")
 
 HEADER = "Step {step} of {total}. You are {where}."
 COINS = " Coins: {coins}."
@@ -109,8 +109,6 @@ FEEDBACK = {
     "invalid": "That action was not available: {reason}. Available now: {available}.",
     "over": "Your time in the Think Tank is over.",
 }
-INVALID_UNREADABLE = "the action could not be read as a kind, a target and a text"
-INVALID_KIND = "{kind} is not one of the actions you can take at this step"
 INVALID_TARGET = "MOVE targets run from 0 (room A) to 4 (E, the hallway)"
 INVALID_HERE = "you are already there"
 INVALID_COINS = "entering room {room} costs {cost} coins and you have {coins}"
@@ -560,8 +558,7 @@ class ThinkTankEnv(core.TextEnv):
         header = max(header, len(END_HEADER.format(step=self.steps)))
         header += len(COINS.format(coins=top))
         reasons = (
-            INVALID_UNREADABLE,
-            INVALID_KIND.format(kind=max((k.name for k in ActionKind), key=len)),
+            *core.COMMON_REASONS,
             INVALID_TARGET,
             INVALID_HERE,
             INVALID_COINS.format(room="A", cost=max(self.costs.values()), coins=top),
@@ -581,25 +578,6 @@ class ThinkTankEnv(core.TextEnv):
         letter = max(len(text) for text in self._letter_text.values())
         body = max(len(text) for text in self._bodies.values())
         return header + 1 + feedback + 1 + letter + 1 + body
-
-
-# ----------------------------------------------------------------------------------------------
-# Helpers
-# ----------------------------------------------------------------------------------------------
-
-
-def parse_ranking(text: str) -> list[str]:
-    """The room letters A-D standing alone in ``text``, in order of first mention.
-
-    ``"B, A, D, C"``, ``"B > A > D > C"`` and ``"Room B first, then A"`` all give ``B, A, ...``.
-    A capital "A" used as an article counts as room A, so rankings should name rooms plainly.
-    """
-    ranking: list[str] = []
-    for match in _RANK_LETTER.finditer(text):
-        room = match.group(1)
-        if room not in ranking:
-            ranking.append(room)
-    return ranking
 
 
 def _prices(name: str, prices: Mapping[str, int]) -> dict[str, int]:

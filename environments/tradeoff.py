@@ -53,8 +53,6 @@ FEEDBACK = {
     "invalid": "That action was not available: {reason}. Available now: TASK. No points scored.",
     "over": "The game is over.",
 }
-INVALID_UNREADABLE = "the action could not be read as a kind, a target and a text"
-INVALID_KIND = "{kind} is not one of the actions you can take at this step"
 INVALID_TARGET = "that option is not on the menu (the targets are 0 for A and 1 for B)"
 INVALID_OVER = "the game is over"
 
@@ -243,7 +241,7 @@ class TradeoffEnv(core.TextEnv):
 
         # -- validate the action ---------------------------------------------------------------
         act = read_action(action)
-        reason = self._why_invalid(act, over)
+        reason = core.invalid_pick(act, over, INVALID_OVER, INVALID_TARGET)
 
         # -- apply it --------------------------------------------------------------------------
         position: int | None = None
@@ -294,18 +292,6 @@ class TradeoffEnv(core.TextEnv):
     # ------------------------------------------------------------------------------------------
     # Helpers
     # ------------------------------------------------------------------------------------------
-
-    def _why_invalid(self, act: Action | None, over: bool) -> str | None:
-        """Why ``act`` cannot be taken now, in words the agent reads; ``None`` if it can."""
-        if over:
-            return INVALID_OVER
-        if act is None:
-            return INVALID_UNREADABLE
-        if act.kind is not ActionKind.TASK:
-            return INVALID_KIND.format(kind=act.kind.name)
-        if act.target not in (0, 1):
-            return INVALID_TARGET
-        return None
 
     def _shown_points(self, max_slot: int | None) -> list[int]:
         if max_slot is None:
@@ -368,8 +354,7 @@ class TradeoffEnv(core.TextEnv):
             len(END_HEADER.format(total=self.rounds, points=total_points)),
         )
         reasons = [
-            INVALID_UNREADABLE,
-            INVALID_KIND.format(kind=max((k.name for k in ActionKind), key=len)),
+            *core.COMMON_REASONS,
             INVALID_TARGET,
             INVALID_OVER,
         ]

@@ -93,3 +93,23 @@ def test_unknown_group_option_fails(compose_cfg):
 def test_out_of_range_values_fail_naming_the_key(compose_cfg, override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         compose_cfg(override)
+
+
+def test_the_config_schema_does_not_import_agent_behaviour():
+    # sandbox.config once imported the design modules for their parameter classes, and they
+    # import sandbox.agents: a cycle config -> agents.designs -> agents.simulated -> config.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sandbox.config; "
+        "print(sorted(m for m in sys.modules if m.startswith('sandbox.agents')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    from sandbox.agents.designs.pairwise import PairwiseParams
+    from sandbox.agents.designs.tradeoff import TradeoffParams
+    from sandbox.config import PairwiseParams as Pairwise
+    from sandbox.config import TradeoffParams as Tradeoff
+
+    assert (PairwiseParams, TradeoffParams) == (Pairwise, Tradeoff)
