@@ -226,7 +226,7 @@ def _replay(rest: list[str]) -> int:
         "--speed", type=float, default=4.0, help="steps per second (0: all at once; default 4)"
     )
     args = parser.parse_args(rest)
-    from sandbox.replay import replay
+    from sandbox.display.replay_view import replay
 
     return replay(args.run_dir, episode=args.episode, speed=args.speed)
 
@@ -300,7 +300,7 @@ def _check_control(path: Path, wanted: str) -> None:
 
     from sandbox import store
     from sandbox.report import ReportError
-    from sandbox.sweep import job_dirs
+    from sandbox.sweepdir import job_dirs
 
     if not path.is_dir() or store.is_run_dir(path):
         return  # the report says what is wrong with a run or a missing path, at once
@@ -411,7 +411,7 @@ def _task(cfg: Any) -> int:
 
     from sandbox import runner, signals, store
     from sandbox.config import to_typed
-    from sandbox.display.base import make_display
+    from sandbox.display import make_display
 
     global _INTERRUPT_SHOWN
     if signals.received is not None:

@@ -1,4 +1,4 @@
-"""Re-rendering a logged episode step by step, as the live view showed it (``wsb replay``).
+"""Reading a logged episode back and rebuilding its observations (for ``wsb replay``).
 
 The log holds each step's action, note and researcher-only labels but not the observation the
 subject read. Environments are deterministic given their seed and the actions (DESIGN.md,
@@ -7,32 +7,21 @@ the environment named by ``run.json``, and checks each step's outcome against th
 that is not possible (the environment or its arguments changed, the log was from another
 version) the replay says so and shows the steps from the log alone, menus as task ids.
 
-In a terminal, with ``--speed X > 0``, steps are redrawn in place every ``1/X`` seconds; with
-``--speed 0`` or without a terminal, every step is printed one after the other (plain text when
-not a terminal).
+Showing it (``wsb replay``) is :mod:`sandbox.display.replay_view`, beside ``wsb watch``'s views.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
-
 from sandbox import store
-from sandbox.display.base import RunningProxies, StepEvent
-from sandbox.display.live import COMPACT_BELOW, TEXT_LINES, fit_height, proxies_view, step_view
-from sandbox.display.safe import one_line
-from sandbox.display.watch_view import clean_labels
-from sandbox.errors import ConfigError, RunDirError
-from sandbox.watch import as_dict, as_list
+from sandbox.display.events import StepEvent, log_only
+from sandbox.display.safe import clean_labels
+from sandbox.errors import RunDirError
+from sandbox.watch import as_dict
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +128,7 @@ def _rebuild(episode: LoggedEpisode) -> None:
             else:
                 episode.rebuilt += 1
             continue
-        episode.events.append(_log_only(record, info))
+        episode.events.append(log_only(record, info))
     if env is not None:
         env.close()
 
@@ -197,126 +186,3 @@ def _ids(labels: Any) -> Any:
     if isinstance(labels, list):
         return [_ids(label) for label in labels]
     return labels
-
-
-def _log_only(record: dict[str, Any], info: dict[str, Any]) -> StepEvent:
-    labels = as_list(info.get("menu"))
-    menu = [
-        str(lab.get("id") or f"option {i}") if isinstance(lab, dict) else str(lab)
-        for i, lab in enumerate(labels)
-    ]
-    return StepEvent(
-        record, "(the observation is not in the log; the menu shows task ids)", menu, info
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Showing it
-
-
-def title(episode: LoggedEpisode) -> Text:
-    """The run and the episode being replayed."""
-    m = episode.manifest
-    agent = (m.get("agent") or {}).get("name") or "?"
-    condition = (m.get("intervention") or {}).get("name") or "?"
-    env_id = (m.get("env") or {}).get("id") or "?"
-    seed = (episode.end or {}).get("seed", "?")
-    return Text(
-        one_line(
-            f"replay · {m.get('experiment', '?')} · {env_id} · agent {agent} · condition "
-            f"{condition} · episode {episode.index} (seed {seed})",
-            300,
-        ),
-        style="bold",
-    )
-
-
-def end_line(episode: LoggedEpisode) -> Text:
-    """How the episode ended."""
-    end = episode.end
-    if end is None:
-        return Text(f"episode {episode.index} did not finish in this log", style="yellow")
-    text = Text(
-        f"episode {episode.index} ended: {one_line(str(end.get('reason', '?')), 20)} after "
-        f"{end.get('steps', '?')} steps, total reward {end.get('total_reward', '?')}"
-    )
-    if end.get("error"):
-        text.append(f" · error: {one_line(str(end['error']), 200)}", style="red")
-    return text
-
-
-def frame(
-    episode: LoggedEpisode,
-    i: int,
-    tally: RunningProxies,
-    width: int,
-    height: int | None = None,
-    console: Console | None = None,
-) -> RenderableType:
-    """The live view at step ``i``: the step beside the episode's running proxies (stacked
-    below :data:`~sandbox.display.live.COMPACT_BELOW` columns), within ``height`` rows."""
-    compact = width < COMPACT_BELOW
-    event = episode.events[i]
-    progress = Text(f"step {i + 1}/{len(episode.events)}", style="dim")
-    head = title(episode)
-    head.no_wrap, head.overflow = True, "ellipsis"
-
-    def build(lines: int) -> RenderableType:
-        if compact:
-            return Group(
-                step_view(event, width, compact=True, text_lines=lines),
-                proxies_view(tally, compact=True, width=width - 4),
-            )
-        grid = Table.grid(expand=True)
-        grid.add_column(ratio=3)
-        grid.add_column(ratio=2)
-        grid.add_row(step_view(event, max(40, width - 50), text_lines=lines), proxies_view(tally))
-        return grid
-
-    if height is None or console is None:
-        return Group(head, build(TEXT_LINES), progress)
-    body = fit_height(console, build, width, max(4, height - 2), one_row_per_line=compact)
-    return Group(head, body, progress)
-
-
-def replay(
-    run_dir: Path,
-    *,
-    episode: int | None = None,
-    speed: float = 4.0,
-    console: Console | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> int:
-    """``wsb replay``: show a logged episode step by step; returns the exit status (0).
-
-    Raises:
-        RunDirError: Not a run directory, or the episode is not logged.
-        ConfigError: ``speed`` is negative.
-    """
-    if speed < 0:
-        raise ConfigError(f"--speed must be 0 (all at once) or a positive steps/s, got {speed}")
-    console = console or Console()
-    logged = load_episode(run_dir, episode)
-    if logged.note:
-        console.print(Text(logged.note, style="yellow"))
-    tally = RunningProxies()
-    pause = 1.0 / speed if speed > 0 else 0.0
-    if console.is_terminal and speed > 0 and logged.events:
-        with Live(console=console, auto_refresh=False, transient=False) as live:
-            for i, event in enumerate(logged.events):
-                tally.add_step(event.record)
-                width, height = console.size
-                live.update(frame(logged, i, tally, width, height, console), refresh=True)
-                if i + 1 < len(logged.events):
-                    sleep(pause)
-    else:
-        console.print(title(logged))
-        for i, event in enumerate(logged.events):
-            tally.add_step(event.record)
-            compact = console.width < COMPACT_BELOW
-            console.print(step_view(event, max(40, console.width - 10), compact=compact))
-            if pause and i + 1 < len(logged.events):
-                sleep(pause)
-        console.print(proxies_view(tally, compact=console.width < COMPACT_BELOW))
-    console.print(end_line(logged))
-    return 0

@@ -27,16 +27,11 @@ from rich.table import Table
 from rich.text import Text
 
 from sandbox.config import DisplayConfig
-from sandbox.display.base import (
-    RunHeader,
-    RunningProxies,
-    StepEvent,
-    in_background,
-    stopping_line,
-    tokens_cell,
-)
-from sandbox.display.plain import PlainDisplay, header_lines, summary_lines
+from sandbox.display.base import RunningProxies, in_background
+from sandbox.display.events import RunHeader, StepEvent
+from sandbox.display.plain import PlainDisplay
 from sandbox.display.safe import clean, one_line, safe_text
+from sandbox.display.text import header_lines, stopping_line, summary_lines, tokens_cell
 
 _SPARK = "▁▂▃▄▅▆▇█"
 #: Below this many columns the views use their compact, stacked layout.

@@ -7,69 +7,15 @@ import os
 import sys
 from typing import Any, TextIO
 
-from sandbox.display.base import (
-    RunHeader,
-    RunningProxies,
-    StepEvent,
-    stopping_line,
-    token_split,
-    tokens_cell,
-)
-from sandbox.display.headline import fmt_headline, headlines
-from sandbox.display.safe import clean, one_line
+from sandbox.display.base import RunningProxies
+from sandbox.display.events import RunHeader, StepEvent
+from sandbox.display.safe import one_line
+from sandbox.display.text import header_lines, stopping_line, summary_lines
+
+#: ``header_lines`` and ``summary_lines`` live in :mod:`sandbox.display.text`; kept here too.
+__all__ = ["PlainDisplay", "header_lines", "summary_lines"]
 
 log = logging.getLogger(__name__)
-
-
-def header_lines(header: RunHeader) -> list[str]:
-    """The run's header, printed as soon as the run starts: what runs, and where it writes
-    (so that a second terminal can follow it with ``wsb watch`` at once)."""
-    resumed = f", resuming after {header.done} finished" if header.done else ""
-    lines = [
-        f"{header.experiment}: {header.episodes} episodes of {header.env_id}, agent "
-        f"{header.agent}, condition {header.condition}{resumed}",
-        f"run directory: {header.run_dir} (to follow it: wsb watch {header.run_dir})",
-    ]
-    return [one_line(line, 1000) for line in lines]
-
-
-def summary_lines(header: RunHeader, status: str, metrics: dict[str, Any] | None) -> list[str]:
-    """The closing summary: status, headline figures with intervals, where the run is.
-
-    The headline figures are the design's own (below-opt-out shares, exit rate by method,
-    switch points, the aversive room's share of reads) and the generic rates that have data;
-    see :mod:`sandbox.display.headline`.
-    """
-    lines = [f"run {status}: {header.experiment} · {header.agent} · condition {header.condition}"]
-    if metrics:
-        invalid = (metrics.get("invalid_action_rate") or {}).get("value") or 0
-        lines.append(
-            f"  episodes {metrics.get('episodes', 0)}, steps {metrics.get('steps', 0)}, "
-            f"invalid actions {invalid:.1%}"
-        )
-        for item in headlines(metrics):
-            lines.append("  " + fmt_headline(item))
-        shares = metrics.get("choice_share") or {}
-        if shares:
-            parts = [
-                f"{cat} {rate['value']:.0%}"
-                for cat, rate in sorted(shares.items(), key=lambda kv: -(kv[1]["value"] or 0))
-                if rate.get("value") is not None
-            ]
-            if parts:
-                lines.append("  choice share: " + ", ".join(parts))
-        report = metrics.get("self_report") or {}
-        if report.get("n"):
-            lines.append(f"  self-report mean {report['mean']:.2f} (1-7), n={report['n']}")
-        uncached, cached = token_split(metrics.get("tokens"))
-        if uncached or cached:
-            lines.append(f"  tokens {tokens_cell(uncached, cached)}")
-        cost = metrics.get("cost_usd")
-        if cost:
-            lines.append(f"  cost ${cost:.4f}")
-    lines.append(f"  run directory: {header.run_dir}")
-    # Category names come from banks (untrusted): nothing here may reach a terminal raw.
-    return [clean(line) for line in lines]
 
 
 class PlainDisplay:

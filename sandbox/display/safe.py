@@ -12,7 +12,7 @@ every bidi control visible as an escape (``\x07``, ``\u202e``); views then put t
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -62,3 +62,15 @@ def safe_text(value: object, max_chars: int = 200, style: str = "") -> Text:
     from rich.text import Text
 
     return Text(one_line(str(value), max_chars), style=style)
+
+
+def clean_labels(info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` with the text of its menu labels cleaned (a bank's categories are untrusted)."""
+    labels = info.get("menu")
+    menu = [
+        {k: clean(v, 200) if isinstance(v, str) else v for k, v in lab.items()}
+        if isinstance(lab, dict)
+        else lab
+        for lab in (labels if isinstance(labels, list) else [])
+    ]
+    return {**info, "menu": menu}

@@ -26,15 +26,15 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from sandbox.display.base import RunHeader, StepEvent, tokens_cell
+from sandbox.display.events import RunHeader, log_only
 from sandbox.display.headline import design_headlines, fmt_headline
 from sandbox.display.live import COMPACT_BELOW, rendered_height, sparkline, step_view
-from sandbox.display.plain import summary_lines
-from sandbox.display.safe import clean, one_line
+from sandbox.display.safe import clean, clean_labels, one_line
 from sandbox.display.sweep_view import rate_cell, sweep_line, sweep_table
+from sandbox.display.text import summary_lines, tokens_cell
 from sandbox.errors import RunDirError
 from sandbox.sweepdir import job_dirs, job_name
-from sandbox.watch import JobRow, RunWatch, SweepWatch, as_dict, as_list, job_row
+from sandbox.watch import JobRow, RunWatch, SweepWatch, as_dict, job_row
 
 #: Shortest pause between two redraws of a live view (seconds).
 MIN_REDRAW_S = 0.25
@@ -117,35 +117,16 @@ def progress_line(state: RunWatch, compact: bool = False) -> RenderableType:
     return grid
 
 
-def clean_labels(info: dict[str, Any]) -> dict[str, Any]:
-    """``info`` with the text of its menu labels cleaned (a bank's categories are untrusted)."""
-    menu = [
-        {k: clean(v, 200) if isinstance(v, str) else v for k, v in lab.items()}
-        if isinstance(lab, dict)
-        else lab
-        for lab in as_list(info.get("menu"))
-    ]
-    return {**info, "menu": menu}
-
-
 def watched_step(
     record: dict[str, Any], width: int = 80, *, compact: bool = False, text_lines: int = 1
 ) -> RenderableType:
     """A logged step as the live view draws it, from the record alone."""
     info = clean_labels(as_dict(record.get("info")))
-    labels = as_list(info.get("menu"))
-    menu = [
-        str(lab.get("id") or f"option {i}") if isinstance(lab, dict) else str(lab)
-        for i, lab in enumerate(labels)
-    ]
-    text = "(the observation is not in the log; the menu shows task ids)"
     safe = dict(record)
     safe.setdefault("action", {"kind": "?", "target": 0, "text": ""})
     safe.setdefault("episode", "?")
     safe.setdefault("step", "?")
-    return step_view(
-        StepEvent(safe, text, menu, info), width, compact=compact, text_lines=text_lines
-    )
+    return step_view(log_only(safe, info), width, compact=compact, text_lines=text_lines)
 
 
 def in_flight_table(state: RunWatch, limit: int = 8) -> Table | None:

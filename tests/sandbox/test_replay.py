@@ -18,8 +18,9 @@ from rich.console import Console
 from sandbox import runner, store
 from sandbox.config import RunConfig, register_configs, to_typed
 from sandbox.display.base import NullDisplay
+from sandbox.display.replay_view import replay
 from sandbox.paths import config_dir
-from sandbox.replay import load_episode, replay
+from sandbox.replay import load_episode
 
 
 def typed_config(*overrides: str) -> RunConfig:

@@ -27,10 +27,10 @@ from sandbox.agents.base import Decision, EpisodeContext, Turn
 from sandbox.agents.random_agent import RandomAgent, RandomBuilder
 from sandbox.config import RunConfig, register_configs, to_typed
 from sandbox.display.base import NullDisplay
+from sandbox.display.replay_view import replay
 from sandbox.display.sweep_view import sweep_table
 from sandbox.display.watch_view import PlainRunView, PlainSweepView, run_view
 from sandbox.paths import config_dir
-from sandbox.replay import replay
 from sandbox.report import build_report, render
 from sandbox.report.view import report_view
 from sandbox.watch import RunWatch, SweepWatch, follow_run, follow_sweep

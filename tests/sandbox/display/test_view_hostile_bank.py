@@ -20,9 +20,9 @@ from sandbox.config import DisplayConfig
 from sandbox.display.base import NullDisplay, RunningProxies
 from sandbox.display.live import LiveDisplay, proxies_view
 from sandbox.display.plain import PlainDisplay
+from sandbox.display.replay_view import replay
 from sandbox.display.safe import clean
 from sandbox.display.watch_view import PlainRunView, run_view
-from sandbox.replay import replay
 from sandbox.watch import RunWatch, follow_run
 
 ANSI_CAT = "cat\x1b[31m"

@@ -19,8 +19,9 @@ from sandbox import runner, store
 from sandbox.config import DisplayConfig
 from sandbox.display.base import NullDisplay, StepEvent
 from sandbox.display.live import LiveDisplay
+from sandbox.display.replay_view import frame
 from sandbox.display.watch_view import run_view
-from sandbox.replay import frame, load_episode
+from sandbox.replay import load_episode
 from sandbox.watch import RunWatch
 
 SIZES = [(80, 24), (200, 50)]

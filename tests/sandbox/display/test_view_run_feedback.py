@@ -20,7 +20,8 @@ from sandbox import runner, store
 from sandbox.agents.base import Decision, EpisodeContext, Turn
 from sandbox.agents.random_agent import RandomAgent, RandomBuilder
 from sandbox.config import DisplayConfig
-from sandbox.display.base import NullDisplay, in_foreground, make_display
+from sandbox.display import make_display
+from sandbox.display.base import NullDisplay, in_foreground
 from sandbox.display.live import LiveDisplay
 from sandbox.display.plain import PlainDisplay
 from sandbox.display.watch_view import proxies_panel

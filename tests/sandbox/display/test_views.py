@@ -8,7 +8,8 @@ import pytest
 from rich.console import Console
 
 from sandbox.config import DisplayConfig
-from sandbox.display.base import RunHeader, StepEvent, make_display
+from sandbox.display import make_display
+from sandbox.display.base import RunHeader, StepEvent
 from sandbox.display.live import LiveDisplay, step_view
 from sandbox.display.plain import PlainDisplay
 from sandbox.display.safe import clean
