@@ -1,14 +1,15 @@
 """A model behind an OpenAI-compatible chat-completions server (vLLM, llama.cpp, Ollama, ...).
 
-The same subject as :mod:`sandbox.agents.claude` (same tools, same fallback from a forced tool
-choice to plain-text answers, same cache, budget, limiter, retries and transcripts); only the
-wire format differs: tools are ``function`` tools, the forced choice is ``"required"``, tool
-results are ``role: tool`` messages, and the system prompt is the first message. Servers cache
-prompts on their own, so no cache markers are sent; ``prompt_tokens_details.cached_tokens``
-is recorded as ``cache_read_input_tokens``. A response without ``usage`` (some servers send
-none) is recorded as unreported, so its cost is ``null``, not 0.
+The same subject as :mod:`sandbox.agents.claude` (the loop of :mod:`sandbox.agents.model`: same
+tools, same fallback from a forced tool choice to plain-text answers, same cache, budget,
+limiter, retries and transcripts); only the wire format differs: tools are ``function`` tools,
+the forced choice is ``"required"``, tool results are ``role: tool`` messages, and the system
+prompt is the first message. Servers cache prompts on their own, so no cache markers are sent;
+``prompt_tokens_details.cached_tokens`` is recorded as ``cache_read_input_tokens``. A response
+without ``usage`` (some servers send none) is recorded as unreported, so its cost is ``null``,
+not 0.
 
-Servers as they really are (:meth:`OpenAIChatAdapter.classify` reads their messages):
+Servers as they really are (:func:`rejects_tools` reads their messages):
 
 - vLLM started without ``--enable-auto-tool-choice --tool-call-parser`` answers 400
   ``"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set``
@@ -35,23 +36,21 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
-from sandbox.agents.claude import (
+from sandbox.agents.model import BuilderOptions, ModelBuilder, ModelEpisode
+from sandbox.agents.model_api import (
     CallFailure,
     MalformedResponse,
-    ModelBuilder,
-    ModelEpisode,
     ModelReply,
     ToolResult,
-    retry_after_from,
+    classify_sdk_error,
+    client_options,
 )
 from sandbox.agents.tools import ToolCall, ToolSpec, answer_examples
 from sandbox.budget import Budget
 from sandbox.config import LLMAgentConfig, OpenAICompatAgentConfig
 from sandbox.errors import AgentError
-from sandbox.llm.cache import ResponseCache
-from sandbox.llm.limiter import RateLimiter
 from sandbox.llm.prices import PriceTable
 from sandbox.records import Usage
 
@@ -271,34 +270,7 @@ class OpenAIChatAdapter:
     def classify(self, exc: BaseException) -> CallFailure | None:
         import openai
 
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            body = exc.body if isinstance(exc.body, dict) else {}
-            error = body.get("error", body) if isinstance(body, dict) else {}
-            message = str(error.get("message") if isinstance(error, dict) else "") or exc.message
-            error_type = error.get("type") if isinstance(error, dict) else None
-            no_tools = rejects_tools(status, message)
-            return CallFailure(
-                error_type=str(error_type or f"http_{status}"),
-                message=message,
-                status=status,
-                # llama.cpp's "tools param requires --jinja flag" is a 500 that no retry cures.
-                retryable=not no_tools and (status in (408, 409, 429) or status >= 500),
-                retry_after=retry_after_from(exc.response.headers),
-                rejects_forced_tool_choice=not no_tools
-                and status == 400
-                and "tool_choice" in message,
-                rejects_tools=no_tools,
-            )
-        if isinstance(exc, openai.APITimeoutError):
-            return CallFailure("timeout", "the request timed out", retryable=True)
-        if isinstance(exc, openai.APIConnectionError):
-            return CallFailure("connection_error", str(exc.message), retryable=True)
-        if isinstance(
-            exc, (MalformedResponse, json.JSONDecodeError, openai.APIResponseValidationError)
-        ):
-            return CallFailure("malformed_response", str(exc)[:300], retryable=True)
-        return None
+        return classify_sdk_error(exc, openai, rejects_tools=rejects_tools)
 
 
 class OpenAICompatEpisode(ModelEpisode):
@@ -325,22 +297,14 @@ class OpenAICompatBuilder(ModelBuilder):
         budget: Budget,
         prices: PriceTable,
         run_dir: Path | None,
-        limiter: RateLimiter | None = None,
-        cache: ResponseCache | None = None,
-        retry_base_s: float = 0.5,
-        retry_cap_s: float = 30.0,
+        **options: Unpack[BuilderOptions],
     ):
         try:
             import openai
         except ImportError:
             raise AgentError(MISSING_PACKAGE) from None
         key = os.environ.get(cfg.api_key_env, "").strip() or NO_KEY
-        client = openai.AsyncOpenAI(
-            api_key=key,
-            base_url=cfg.base_url or None,
-            max_retries=0,  # our own loop retries, so every attempt is counted and logged
-            timeout=cfg.timeout_s,
-        )
+        client = openai.AsyncOpenAI(**client_options(key, cfg))
         super().__init__(
             cfg,
             budget=budget,
@@ -350,10 +314,7 @@ class OpenAICompatBuilder(ModelBuilder):
             client=client,
             endpoint=str(client.base_url).rstrip("/"),
             secret="" if key == NO_KEY else key,
-            limiter=limiter,
-            cache=cache,
-            retry_base_s=retry_base_s,
-            retry_cap_s=retry_cap_s,
+            **options,
         )
         self.sdk_version = openai.__version__
 

@@ -17,7 +17,9 @@ import pytest
 
 from environments.core import Action, ActionKind
 from sandbox.agents.base import EpisodeContext
-from sandbox.agents.claude import ClaudeBuilder, ModelCallFailed, estimate_cost
+from sandbox.agents.claude import ClaudeBuilder
+from sandbox.agents.estimate import estimate_cost
+from sandbox.agents.model_api import ModelCallFailed
 from sandbox.agents.tools import (
     EXIT_CONSEQUENTIAL,
     EXIT_HYPOTHETICAL,
@@ -543,7 +545,7 @@ def test_unpriced_model_costs_none_with_one_warning(
     builder = ClaudeBuilder(
         cfg_for(fake_api), budget=Budget(), prices=PriceTable({}), run_dir=None, retry_base_s=0.01
     )
-    with caplog.at_level(logging.WARNING, logger="sandbox.agents.claude"):
+    with caplog.at_level(logging.WARNING, logger="sandbox.agents.model"):
         result = asyncio.run(run_one(builder, kit, kit.ScriptedEnv(steps=3)))
     assert all(d.usage is not None and d.usage.cost_usd is None for d in result.decisions)
     warnings = [r for r in caplog.records if "no price for model" in r.getMessage()]

@@ -18,13 +18,9 @@ import pytest
 
 from environments.core import ActionKind
 from sandbox.agents.base import EpisodeContext
-from sandbox.agents.claude import (
-    ClaudeBuilder,
-    estimate_usage,
-    observe_rate_limit_headers,
-    prompt_sizes,
-    retry_after_from,
-)
+from sandbox.agents.claude import ClaudeBuilder, observe_rate_limit_headers
+from sandbox.agents.estimate import estimate_usage, prompt_sizes
+from sandbox.agents.model_api import retry_after_from
 from sandbox.budget import Budget
 from sandbox.config import ClaudeAgentConfig, PriceConfig
 from sandbox.errors import ConfigError
