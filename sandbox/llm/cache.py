@@ -173,12 +173,7 @@ class ResponseCache:
         """The stored response for ``key``, or ``None``."""
         if self._conn is None:
             return None
-        with self._lock:
-            row = self._guard(
-                lambda: self._execute(
-                    "SELECT response FROM responses WHERE key = ?", (key,)
-                ).fetchone()
-            )
+        row = self._select_one("SELECT response FROM responses WHERE key = ?", key)
         if row is None:
             self.misses += 1
             return None
@@ -199,40 +194,39 @@ class ResponseCache:
 
     def put(self, key: str, model: str, response: Mapping[str, Any]) -> None:
         """Store ``response`` under ``key`` (a no-op unless the mode is ``read_write``)."""
-        if not self.writable:
-            return
         text = canonical_json(response)
-        with self._lock, self._conn:  # type: ignore[union-attr]
-            self._guard(
-                lambda: self._execute(
-                    "INSERT OR REPLACE INTO responses (key, model, response, created) "
-                    "VALUES (?, ?, ?, ?)",
-                    (key, model, text, time.time()),
-                )
-            )
-        self.writes += 1
+        if self._store(
+            "INSERT OR REPLACE INTO responses (key, model, response, created) VALUES (?, ?, ?, ?)",
+            (key, model, text, time.time()),
+        ):
+            self.writes += 1
 
     def get_flag(self, name: str) -> str | None:
         """A stored fact about the API (e.g. a model that rejects forced tool choice)."""
-        if self._conn is None:
-            return None
-        with self._lock:
-            row = self._guard(
-                lambda: self._execute("SELECT value FROM flags WHERE name = ?", (name,)).fetchone()
-            )
+        row = self._select_one("SELECT value FROM flags WHERE name = ?", name)
         return None if row is None else str(row[0])
 
     def set_flag(self, name: str, value: str) -> None:
         """Store a fact about the API, so that a replay makes the same choices without asking."""
+        self._store(
+            "INSERT OR REPLACE INTO flags (name, value, created) VALUES (?, ?, ?)",
+            (name, value, time.time()),
+        )
+
+    def _select_one(self, sql: str, key: str) -> Any:
+        """The first row ``sql`` selects for ``key`` (None: none, or no database open)."""
+        if self._conn is None:
+            return None
+        with self._lock:
+            return self._guard(lambda: self._execute(sql, (key,)).fetchone())
+
+    def _store(self, sql: str, params: tuple[Any, ...]) -> bool:
+        """Run one write in a transaction; False (and nothing written) unless ``read_write``."""
         if not self.writable:
-            return
+            return False
         with self._lock, self._conn:  # type: ignore[union-attr]
-            self._guard(
-                lambda: self._execute(
-                    "INSERT OR REPLACE INTO flags (name, value, created) VALUES (?, ?, ?)",
-                    (name, value, time.time()),
-                )
-            )
+            self._guard(lambda: self._execute(sql, params))
+        return True
 
     def __len__(self) -> int:
         if self._conn is None:

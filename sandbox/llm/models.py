@@ -100,6 +100,12 @@ def _m(
     )
 
 
+def _m_4_5(model_id: str, family: str) -> ModelInfo:
+    """A 4.5-generation model (or its dated snapshot): 64K output tokens, a 200K context, a
+    4,096-token cache minimum, and sampling parameters still taken."""
+    return _m(model_id, family, out=64 * _K, ctx=200 * _K, cache=4096, sampling_removed=False)
+
+
 _TABLE: tuple[ModelInfo, ...] = (
     _m("claude-fable-5-2", "fable", cache=2048, no_prefill=True, no_disabled=True),
     _m("claude-mythos-5-2", "mythos", cache=2048, no_prefill=True, no_disabled=True),
@@ -112,30 +118,16 @@ _TABLE: tuple[ModelInfo, ...] = (
     _m("claude-opus-4-8", "opus", cache=1024),
     _m("claude-opus-4-7", "opus", cache=4096),
     _m("claude-opus-4-6", "opus", cache=4096, sampling_removed=False),
-    _m("claude-opus-4-5", "opus", out=64 * _K, ctx=200 * _K, cache=4096, sampling_removed=False),
-    _m(
-        "claude-opus-4-5-20251101",
-        "opus",
-        out=64 * _K,
-        ctx=200 * _K,
-        cache=4096,
-        sampling_removed=False,
-    ),
+    _m_4_5("claude-opus-4-5", "opus"),
+    _m_4_5("claude-opus-4-5-20251101", "opus"),
     _m(
         "claude-sonnet-5-5", "sonnet", cache=1024, no_forced=True, no_prefill=True, no_disabled=True
     ),
     _m("claude-sonnet-5", "sonnet", cache=1024),
     _m("claude-sonnet-4-6", "sonnet", cache=2048, sampling_removed=False),
     _m("claude-haiku-5-5", "haiku", cache=4096),
-    _m("claude-haiku-4-5", "haiku", out=64 * _K, ctx=200 * _K, cache=4096, sampling_removed=False),
-    _m(
-        "claude-haiku-4-5-20251001",
-        "haiku",
-        out=64 * _K,
-        ctx=200 * _K,
-        cache=4096,
-        sampling_removed=False,
-    ),
+    _m_4_5("claude-haiku-4-5", "haiku"),
+    _m_4_5("claude-haiku-4-5-20251001", "haiku"),
 )
 
 #: Ids whose minimum cacheable length no page read gave; taken from the predecessor.
