@@ -350,7 +350,6 @@ def _end_startup() -> None:
 
 def _run_hydra(rest: list[str]) -> int:
     """Hand the overrides to the Hydra app (it parses ``sys.argv`` itself)."""
-    global _INTERRUPT_SHOWN
     if "--help" in rest or "-h" in rest:  # Hydra's own help lists schemas, not the launchers
         from sandbox.overrides import run_help
         from sandbox.paths import config_dir as help_config_dir
@@ -359,18 +358,31 @@ def _run_hydra(rest: list[str]) -> int:
     from sandbox import signals
 
     signals.install(main=True)  # first: SIGTERM and SIGHUP take Ctrl-C's path from here on
+    from sandbox.composition import compose_once
+    from sandbox.config import register_configs
+
+    register_configs()
+    with compose_once():  # the pre-check's composition is the one Hydra's run uses
+        return _run_app(rest)
+
+
+def _run_app(rest: list[str]) -> int:
+    """Check ``wsb run``'s arguments, then run the Hydra app on them."""
+    global _INTERRUPT_SHOWN
     import hydra
 
-    from sandbox.config import register_configs
+    from sandbox import guard, signals, sweep
+    from sandbox.composition import mode_override
     from sandbox.overrides import check_overrides
     from sandbox.paths import config_dir
 
-    register_configs()
-    check_overrides(config_dir(), rest)
-    from sandbox import guard, sweep
-
+    check_overrides(config_dir(), rest, job_name=_task.__module__.rpartition(".")[2])
     app = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(_task)
-    sys.argv = ["wsb run", *rest]
+    mode = []
+    if mode_override(rest) is None and all(a in ("-m", "--multirun") or a[:1] != "-" for a in rest):
+        # What Hydra adds itself; given, Hydra need not compose the config to learn the mode.
+        mode = ["hydra.mode=MULTIRUN" if {"-m", "--multirun"} & set(rest) else "hydra.mode=RUN"]
+    sys.argv = ["wsb run", *rest, *mode]
     # Hydra's main does not pass the task's return value on: the outcome is collected here.
     _OUTCOMES.clear()
     sweep.last_rows = None

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from sandbox.composition import mode_override
 from sandbox.errors import ConfigError
 
 #: Flags of the Hydra app that take no value.
@@ -29,7 +30,7 @@ _NO_CHECK_FLAGS = {
 }  # fmt: skip
 
 
-def check_overrides(config_dir: Path, args: list[str]) -> None:
+def check_overrides(config_dir: Path, args: list[str], job_name: str = "app") -> None:
     """Check ``wsb run``'s arguments before Hydra runs anything; raise a helpful ConfigError.
 
     In order: every argument is a flag of the Hydra app or a ``key=value`` override (not
@@ -38,7 +39,9 @@ def check_overrides(config_dir: Path, args: list[str]) -> None:
     option of a swept config group, each further value of a swept plain key on a copy); a
     ``+key`` adds only to a dict-valued field (``env.kwargs``), never a field the run config
     lacks (a typo); no required value is missing (``agent.model`` of ``agent=openai_compat``);
-    and the run (or sweep) directory can be written.
+    and the run (or sweep) directory can be written. A single run's config is composed from
+    the overrides Hydra's run composes (``job_name`` is Hydra's ``hydra.job.name``), so that
+    inside :func:`sandbox.composition.compose_once` Hydra reuses it.
     """
     if any(a.split("=", 1)[0] in _NO_CHECK_FLAGS for a in args):
         return
@@ -60,6 +63,8 @@ def check_overrides(config_dir: Path, args: list[str]) -> None:
         for override, text in zip(parsed, overrides, strict=True)
         if _is_hydra(text) and not override.is_sweep_override()
     ]
+    if not multirun:  # what Hydra's run composes: the overrides as given, and the mode
+        base, hydra_base = overrides, [] if mode_override(overrides) else ["hydra.mode=RUN"]
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import open_dict
@@ -69,7 +74,9 @@ def check_overrides(config_dir: Path, args: list[str]) -> None:
     register_configs()
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        with initialize_config_dir(
+            config_dir=str(config_dir), version_base="1.3", job_name=job_name
+        ):
             # A config group's options are files: each needs a composition. A plain value of a
             # swept key only replaces one value: it is checked on a copy of the base config (a
             # 200-value seed sweep would otherwise spend seconds composing before it starts).

@@ -20,6 +20,7 @@ import yaml
 from environments import bankfiles
 from environments.banks import load_prompts, load_tasks, show_value
 from sandbox.errors import BankError
+from tests.conftest import wsb
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -224,11 +225,10 @@ def test_a_cell_over_the_limit_names_the_cell_and_the_limit(tmp_path: Path) -> N
 
 def _wsb_run(tmp_path: Path, bank: Path) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(
-            [sys.executable, "-m", "sandbox", "run", f"env.kwargs.bank={bank}", "display=none",
-             f"hydra.run.dir={tmp_path / 'run'}"],
-            capture_output=True, text=True, timeout=60, cwd=tmp_path,
-        )  # fmt: skip
+        # A process of its own: a bank that hangs the reader is stopped by the timeout.
+        run_dir = f"hydra.run.dir={tmp_path / 'run'}"
+        args = ("run", f"env.kwargs.bank={bank}", "display=none", run_dir)
+        return wsb(*args, cwd=tmp_path, process=True, timeout=60)
     except subprocess.TimeoutExpired:
         pytest.fail(f"wsb run with {bank.name} ran for more than 60 s")
 

@@ -1,4 +1,5 @@
-"""``wsb`` as a user runs it: in subprocesses, with outputs in tmp_path."""
+"""``wsb`` as a user runs it (in this process, or a child where a test needs one), with outputs
+in tmp_path."""
 
 from __future__ import annotations
 
@@ -12,24 +13,13 @@ from pathlib import Path
 import pytest
 
 from sandbox import store
+from tests.conftest import wsb as shared_wsb
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def wsb(*args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True):
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("HYDRA_FULL_ERROR", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=300,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"wsb {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
-    return proc
+    return shared_wsb(*args, cwd=cwd, env=env, check=check)
 
 
 def test_default_run_is_offline_complete_and_never_imports_anthropic(tmp_path):

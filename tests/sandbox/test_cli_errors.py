@@ -1,7 +1,7 @@
 """Bad input to ``wsb``: one line that says what was expected, what came and the fix; status 2.
 
-Every case runs the command as a user does (a subprocess), and checks that the refused command
-wrote nothing.
+Every case runs the command as a user does (``wsb`` from tests/conftest.py: in this process, or
+a child where the case needs one), and checks that the refused command wrote nothing.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -18,19 +17,7 @@ import yaml
 
 from sandbox import store
 from sandbox.paths import config_dir
-
-
-def wsb(*args: str, cwd: Path, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        cwd=cwd,
-        stdout=stdout,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+from tests.conftest import wsb
 
 
 def assert_one_line_status_2(proc: subprocess.CompletedProcess, *expected: str) -> str:

@@ -20,22 +20,13 @@ from pathlib import Path
 import pytest
 
 from sandbox import store
+from tests.conftest import wsb as shared_wsb
 
 COMMON = ["display=none", "env.kwargs.day_length=8"]
 
 
 def wsb(*args: str, cwd: Path, preexec=None, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **env}
-    full_env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=300,
-        preexec_fn=preexec,
-    )
+    return shared_wsb(*args, cwd=cwd, env=env, preexec=preexec)
 
 
 def ok(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -7,9 +7,7 @@ rebuilt from the job directories, so it does not depend on the order in which jo
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from sandbox import store, sweep
 from sandbox.config import register_configs
 from sandbox.paths import config_dir
+from tests.conftest import wsb as shared_wsb
 
 #: Files a sweep may write at its root; everything else belongs to a job directory.
 SWEEP_ROOT_FILES = {"multirun.yaml", "summary.csv", "summary.json", "sweep.lock"}
@@ -26,17 +25,7 @@ PLANTED = "sk-ant-api03-PLANTED-launchers-e2b7"
 
 
 def wsb(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ANTHROPIC_API_KEY": PLANTED}
-    env.pop("HYDRA_FULL_ERROR", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = shared_wsb(*args, cwd=cwd, env={"ANTHROPIC_API_KEY": PLANTED}, check=True)
     assert PLANTED not in proc.stdout + proc.stderr
     return proc
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ from sandbox.display.base import NullDisplay
 from sandbox.display.replay_view import replay
 from sandbox.paths import config_dir
 from sandbox.replay import load_episode
+from tests.conftest import wsb
 
 
 def typed_config(*overrides: str) -> RunConfig:
@@ -60,13 +58,7 @@ def test_observations_are_rebuilt_from_the_environment(run_dir: Path) -> None:
 
 
 def test_replay_prints_every_step_at_speed_zero(run_dir: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "sandbox", "replay", str(run_dir), "--episode", "2", "--speed", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"},
-    )
+    proc = wsb("replay", str(run_dir), "--episode", "2", "--speed", "0", cwd=run_dir)
     assert proc.returncode == 0, proc.stderr
     steps = _steps(run_dir, 2)
     assert proc.stdout.count("episode 2 · step ") == len(steps)
@@ -100,11 +92,6 @@ def test_replay_falls_back_to_the_log_when_the_environment_differs(
 
 
 def test_unknown_episode_is_one_line_and_status_2(run_dir: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "sandbox", "replay", str(run_dir), "--episode", "9"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = wsb("replay", str(run_dir), "--episode", "9", cwd=run_dir)
     assert proc.returncode == 2
     assert "episode 9 is not in" in proc.stderr and "0-2" in proc.stderr

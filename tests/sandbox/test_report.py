@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -28,25 +27,14 @@ from sandbox.report import (
     to_dict,
 )
 from sandbox.report.view import report_view
+from tests.conftest import wsb as shared_wsb
 
 CONDITIONS = ("none", "exit_option", "rest_breaks")
 EPISODES = 12
 
 
 def wsb(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ}
-    env.pop("HYDRA_FULL_ERROR", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"wsb {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
-    return proc
+    return shared_wsb(*args, cwd=cwd, check=check)
 
 
 @pytest.fixture(scope="module")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from sandbox import runner, store
 from sandbox.agents import claude
 from sandbox.display.base import NullDisplay
 from sandbox.llm.fake_server import fetch_json
+from tests.conftest import wsb as shared_wsb
 
 PLANTED = "sk-ant-test-PLANTED-4242"
 
@@ -55,15 +54,9 @@ def test_episodes_in_flight_never_exceed_max_concurrency(
 
 
 def _wsb(args: list[str], cwd: Path, url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ANTHROPIC_API_KEY": PLANTED, "ANTHROPIC_BASE_URL": url}
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    # A process of its own: the key is in its environment from its start.
+    env = {"ANTHROPIC_API_KEY": PLANTED, "ANTHROPIC_BASE_URL": url}
+    return shared_wsb(*args, cwd=cwd, env=env, process=True)
 
 
 def test_cli_run_keeps_the_key_out_of_every_file_and_replays_from_cache(make_fake_api, tmp_path):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -14,6 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from sandbox import secrets, store, sweep
+from tests.conftest import wsb as shared_wsb
 
 PLANTED = {
     "ANTHROPIC_API_KEY": "sk-ant-api03-PLANTED-anthropic-7c1e",
@@ -28,16 +27,8 @@ URL_PASSWORD = "PLANTED-sweep-url-pw-d3"
 
 
 def _wsb(args: list[str], cwd: Path, url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **PLANTED, "ANTHROPIC_BASE_URL": url}
-    env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    # A process of its own: the keys are in its environment from its start.
+    return shared_wsb(*args, cwd=cwd, env={**PLANTED, "ANTHROPIC_BASE_URL": url}, process=True)
 
 
 def _leaks(root: Path, outputs: list[str]) -> list[str]:

@@ -8,9 +8,7 @@ of the response cache is then searched for them, byte by byte.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ import pytest
 from sandbox import runner, secrets, store
 from sandbox.display.base import NullDisplay
 from sandbox.llm.fake_server import fetch_json
+from tests.conftest import wsb as shared_wsb
 
 FOO_TOKEN = "PLANTED-foo-token-6d1a"
 X_API_KEY = "PLANTED-x-api-key-90be"
@@ -37,17 +36,14 @@ SCRIPT = [
 
 
 def _wsb(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "FOO_TOKEN": FOO_TOKEN, "X_API_KEY": X_API_KEY, **env}
-    full["ANTHROPIC_API_KEY"] = ANTHROPIC_KEY
-    full.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        cwd=cwd,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    # A process of its own: the keys are in its environment from its start.
+    full = {
+        "FOO_TOKEN": FOO_TOKEN,
+        "X_API_KEY": X_API_KEY,
+        **env,
+        "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+    }
+    return shared_wsb(*args, cwd=cwd, env=full, process=True)
 
 
 def _leaks(roots: list[Path], outputs: list[str]) -> list[str]:

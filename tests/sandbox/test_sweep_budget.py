@@ -15,13 +15,13 @@ import pytest
 from sandbox import store
 from sandbox.budget import LEDGER, MULTIRUN_YAML, Budget, find_sweep_dir, read_ledger
 from sandbox.errors import BudgetExceeded
+from tests.conftest import wsb
 
 KEY = "sk-ant-test-SWEEP-BUDGET-0001"
 
 
 def _sweep(sweep_dir: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": url}
-    env.pop("HYDRA_FULL_ERROR", None)
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": url}
     args = [
         "run",
         "-m",
@@ -39,14 +39,8 @@ def _sweep(sweep_dir: Path, url: str, *extra: str) -> subprocess.CompletedProces
         f"hydra.sweep.dir={sweep_dir}",
         *extra,
     ]
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        cwd=sweep_dir.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    # A process of its own: the key is in its environment from its start.
+    return wsb(*args, cwd=sweep_dir.parent, env=env, process=True)
 
 
 def _jobs(sweep_dir: Path) -> list[dict]:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,16 +23,13 @@ from sandbox.display.plain import summary_lines
 from sandbox.display.sweep_view import sweep_table
 from sandbox.display.watch_view import header_of
 from sandbox.watch import RunWatch, SweepWatch
+from tests.conftest import wsb as shared_wsb
 
 INTERVAL = r"\[-?\d+(\.\d+)?%?, -?\d+(\.\d+)?%?\]"
 
 
 def wsb(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "COLUMNS")}
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
+    return shared_wsb(*args, cwd=cwd, env={"COLUMNS": None})
 
 
 @pytest.mark.slow
