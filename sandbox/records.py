@@ -11,6 +11,7 @@ mid-write).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -121,3 +122,35 @@ class EpisodeEnd:
     error: str | None = None
     t: float = 0.0
     type: str = "episode_end"
+
+
+# ---------------------------------------------------------------------------------------------
+# The defensive reader: every consumer of ``episodes.jsonl`` (metrics, watch, report, replay)
+# reads fields through these, so a missing or malformed field means the same thing everywhere.
+
+
+def as_int(value: Any) -> int | None:
+    """``value`` if it is an int (JSON booleans excluded), else ``None``."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def as_num(value: Any) -> float | None:
+    """``value`` as a float if it is a JSON number (booleans excluded), else ``None``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a dict (what JSON gives), else an empty dict."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """``value`` if it is a list, else an empty list."""
+    return value if isinstance(value, list) else []
+
+
+def episode_of(record: Mapping[str, Any]) -> int | None:
+    """The record's ``episode`` index, or ``None`` when it has none (or not an int)."""
+    return as_int(record.get("episode"))

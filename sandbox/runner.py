@@ -13,7 +13,8 @@ Read top to bottom, one run is:
 2. ``run_episode`` for each pending episode, at most ``max_concurrency`` at once: reset with
    ``seed + i``; each step the agent reads the observation and acts, the environment steps, a
    record is appended to ``episodes.jsonl`` and shown; an ``episode_end`` record closes it.
-3. ``finish``: compute ``metrics.json`` from the records alone and set the final status.
+3. ``finish``: write ``metrics.json`` from the records alone (counted as they were written,
+   :mod:`sandbox.metrics.tally`) and set the final status.
 
 Ctrl-C, SIGTERM and SIGHUP end a run ``partial`` with the finished episodes kept
 (:mod:`sandbox.signals`). A failed write of the run's own files (a full disk) stops the run at
@@ -51,6 +52,7 @@ from sandbox.config import RunConfig, validate
 from sandbox.display.base import Display, RunHeader, StepEvent
 from sandbox.errors import BudgetExceeded, ConfigError, RunDirError
 from sandbox.llm.cache import CacheError
+from sandbox.metrics.tally import RunTally
 from sandbox.records import SCHEMA_VERSION, EpisodeEnd
 from sandbox.secrets import redact, scrub_hydra_files
 
@@ -126,6 +128,9 @@ class Runner:
         self._envs: list[gymnasium.Env[Any, Any]] = []
         self._mask_names: dict[bytes, list[str]] = {}
         self.builder: AgentBuilder | None = None
+        # Every record the run's log holds, counted as it is written: finish() has only the
+        # run-level fits left to compute, and no record is kept in memory.
+        self.tally = RunTally()
 
     # -- 1. prepare ---------------------------------------------------------------------------
     def prepare(self) -> tuple[AgentBuilder, list[int]]:
@@ -143,6 +148,7 @@ class Runner:
         if checked.records is not None:
             done = store.finished_episodes(checked.records, rerun=RERUN_REASONS)
             dropped = store.keep_only(episodes_path, done)
+            self.tally.add_all(r for r in checked.records if store.episode_of(r) in done)
             log.info("resume: %d episodes finished, %d stale records dropped", len(done), dropped)
         episode_steps = checked.episode_steps
         previous = checked.previous
@@ -335,6 +341,7 @@ class Runner:
                     "t": round(time.perf_counter() - self.started, 4),
                 }
                 writer.write_line(store.dumps_record(record))
+                self.tally.add(record)
                 if show_steps:
                     self.display.step(StepEvent(record, text, list(menu), info))
                 step += 1
@@ -380,6 +387,7 @@ class Runner:
         )
         end_record = asdict(end)
         writer.end_episode(store.dumps_record(end_record))
+        self.tally.add(end_record)
         self.display.episode_ended(end_record)
 
     def _names(self, mask: Any) -> list[str]:
@@ -392,20 +400,18 @@ class Runner:
 
     # -- 3. finish ----------------------------------------------------------------------------
     def finish(self, *, interrupted: bool = False, failure: str | None = None) -> RunResult:
-        """Compute metrics from the records and write the final status.
+        """Write ``metrics.json`` from the run's tally (every record was counted as it was
+        written, so nothing is read again) and the final status.
 
         Args:
             interrupted: A signal stopped the run (the reason names it unless it was Ctrl-C).
             failure: Why the run stopped early (a failed write), for ``run.json``'s reason.
         """
-        from sandbox.metrics import compute_metrics
-
         if self.writer is not None:
             self.writer.close()
         if not self.manifest:
             raise RunDirError(f"the run in {self.run_dir} stopped before it started")
-        records = store.read_records(self.run_dir / store.EPISODES)
-        finished = store.finished_episodes(records, rerun=RERUN_REASONS)
+        finished = self.tally.finished_indices(rerun=RERUN_REASONS)
         status, reason = "complete", None
         if failure is not None:
             status, reason = "partial", failure
@@ -415,7 +421,7 @@ class Runner:
             status, reason = "partial", "budget_usd reached"
         elif len(finished) < self.cfg.episodes:
             status, reason = "partial", f"{self.cfg.episodes - len(finished)} episodes errored"
-        metrics = compute_metrics(records, run=self.manifest)
+        metrics = self.tally.metrics(run=self.manifest)
         metrics["condition"] = self.cfg.intervention.name
         store.write_json_atomic(self.run_dir / store.METRICS, metrics)
         if self.builder is not None:  # what the run actually did (tool choice used, counters)

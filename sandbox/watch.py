@@ -8,8 +8,9 @@ reads only what is new.
   middle of a line: the partial line is kept and completed by the next read, never an error.
   A file that shrinks or is replaced (a resumed run rewrites it) is read again from the start.
 - :class:`RunWatch` turns new records into what the views show: the latest step of each
-  episode in flight, running proxies over finished episodes (incremental tallies with Wilson
-  intervals, the same definitions as ``metrics.json``), self-reports in order, tokens and
+  episode in flight, running proxies over finished episodes (the tally of
+  :mod:`sandbox.metrics.tally` that ``metrics.json`` is computed from, with its Wilson
+  intervals), self-reports in order, tokens and
   cost, progress against ``run.json``'s planned episodes, and an ETA.
 - :class:`SweepWatch` lists the job directories as they appear (whatever the launcher) and
   keeps one :class:`JobRow` per job: from ``metrics.json`` once the job has finished, from a
@@ -34,10 +35,11 @@ from typing import Any, Protocol
 import orjson
 
 from sandbox import store
-from sandbox.display.base import token_split
 from sandbox.display.headline import Headline, design_headlines
 from sandbox.errors import RunDirError
-from sandbox.metrics.stats import Rate, wilson
+from sandbox.metrics.stats import Rate
+from sandbox.metrics.tally import Counts, EpisodeTally, RunTally
+from sandbox.records import as_dict, as_list  # noqa: F401  (re-exported for the views)
 from sandbox.sweepdir import (
     SUMMARY_JSON,
     is_sweep_dir,
@@ -49,16 +51,6 @@ from sandbox.sweepdir import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def as_dict(value: Any) -> dict[str, Any]:
-    """``value`` if it is a dict (what JSON gives), else an empty dict."""
-    return value if isinstance(value, dict) else {}
-
-
-def as_list(value: Any) -> list[Any]:
-    """``value`` if it is a list, else an empty list."""
-    return value if isinstance(value, list) else []
 
 
 #: Default seconds between polls.
@@ -120,129 +112,25 @@ class LineTail:
 
 
 @dataclass
-class Tally:
-    """Counts behind the running proxies (one episode's, or the sum over finished episodes).
-
-    Definitions follow :mod:`sandbox.metrics.rates`: refusal and rest rates count valid steps
-    where the kind was offered; exit counts episodes (offered / exited); invalid actions count
-    steps.
-    """
-
-    steps: int = 0
-    invalid: int = 0
-    refusable: int = 0
-    refusals: int = 0
-    restable: int = 0
-    rests: int = 0
-    exit_offered: int = 0
-    exited: int = 0
-    tasks: Counter[str] = field(default_factory=Counter)
-    ratings: list[int] = field(default_factory=list)
-    uncached_tokens: int = 0
-    cached_tokens: int = 0
-    cost_usd: float = 0.0
-    cost_known: bool = True
-
-    @property
-    def tokens(self) -> int:
-        """Every token ``metrics.json`` counts: uncached and cached (prompt-cache reads)."""
-        return self.uncached_tokens + self.cached_tokens
-
-    def add_step(self, record: dict[str, Any]) -> None:
-        """Count one step record."""
-        self.steps += 1
-        action = as_dict(record.get("action"))
-        kind = str(action.get("kind", "")).upper()
-        info = as_dict(record.get("info"))
-        mask = as_list(record.get("mask"))
-        usage = record.get("usage")
-        if isinstance(usage, dict):
-            self.add_usage(usage)
-        if record.get("invalid") is True or info.get("invalid") is True:
-            self.invalid += 1
-            return
-        if "REFUSE" in mask:
-            self.refusable += 1
-            self.refusals += kind == "REFUSE"
-        if "REST" in mask:
-            self.restable += 1
-            self.rests += kind == "REST"
-        if "EXIT" in mask:
-            self.exit_offered = 1
-            self.exited = self.exited or int(kind == "EXIT")
-        if kind == "TASK" and info.get("phase", "decide") == "decide":
-            chosen = info.get("chosen")
-            if isinstance(chosen, dict) and chosen.get("category") is not None:
-                self.tasks[str(chosen["category"])] += 1
-        rating = info.get("rating")
-        if not isinstance(rating, int) or isinstance(rating, bool):
-            rating = action.get("target") if kind == "REPORT" else None
-        if isinstance(rating, int) and not isinstance(rating, bool) and 1 <= rating <= 7:
-            self.ratings.append(rating)
-
-    def add_usage(self, usage: dict[str, Any]) -> None:
-        """Count the tokens and cost of one usage dict (the fields ``metrics.json`` sums)."""
-        uncached, cached = token_split(usage)
-        self.uncached_tokens += uncached
-        self.cached_tokens += cached
-        if "cost_usd" in usage:
-            cost = usage["cost_usd"]
-            if isinstance(cost, int | float) and not isinstance(cost, bool):
-                self.cost_usd += float(cost)
-            else:
-                self.cost_known = False
-
-    def merge(self, other: Tally) -> None:
-        """Add a finished episode's counts (exit counts become episode counts)."""
-        self.steps += other.steps
-        self.invalid += other.invalid
-        self.refusable += other.refusable
-        self.refusals += other.refusals
-        self.restable += other.restable
-        self.rests += other.rests
-        self.exit_offered += other.exit_offered
-        self.exited += other.exited
-        self.tasks.update(other.tasks)
-        self.ratings.extend(other.ratings)
-        self.uncached_tokens += other.uncached_tokens
-        self.cached_tokens += other.cached_tokens
-        self.cost_usd += other.cost_usd
-        self.cost_known = self.cost_known and other.cost_known
-
-    # The proxies, as metrics.json would give them for the finished episodes.
-    def refusal_rate(self) -> Rate:
-        return wilson(self.refusals, self.refusable)
-
-    def rest_rate(self) -> Rate:
-        return wilson(self.rests, self.restable)
-
-    def exit_rate(self) -> Rate:
-        return wilson(self.exited, self.exit_offered)
-
-    def invalid_rate(self) -> Rate:
-        return wilson(self.invalid, self.steps)
-
-    def choice_share(self) -> dict[str, Rate]:
-        total = sum(self.tasks.values())
-        return {cat: wilson(k, total) for cat, k in self.tasks.most_common()}
-
-    def self_report_mean(self) -> float | None:
-        return sum(self.ratings) / len(self.ratings) if self.ratings else None
-
-
-@dataclass
 class InFlight:
     """An episode that has steps but no ``episode_end`` yet.
 
     Attributes:
         episode: Its index.
-        tally: Its counts so far.
+        source: Its tally (:class:`~sandbox.metrics.tally.EpisodeTally`) in the run's.
         latest: Its latest step record.
+        ratings_seen: Its self-reports already added to the run's list.
     """
 
     episode: int
-    tally: Tally = field(default_factory=Tally)
+    source: EpisodeTally
     latest: dict[str, Any] | None = None
+    ratings_seen: int = 0
+
+    @property
+    def tally(self) -> Counts:
+        """Its counts so far."""
+        return self.source.live_counts()
 
 
 class RunWatch:
@@ -278,7 +166,7 @@ class RunWatch:
         self._reset()
 
     def _reset(self) -> None:
-        self.finished = Tally()
+        self.run = RunTally()
         self.in_flight: dict[int, InFlight] = {}
         self.ended: set[int] = set()
         self.end_reasons: Counter[str] = Counter()
@@ -342,27 +230,20 @@ class RunWatch:
         if isinstance(t, int | float):
             self.last_t = max(self.last_t, float(t))
         if record.get("type") == "step":
+            source = self.run.add(record)
+            if source is None:
+                return
             flight = self.in_flight.get(episode)
-            step = record.get("step")
-            previous = (flight.latest or {}).get("step") if flight else None
-            if flight is None or (
-                isinstance(step, int) and isinstance(previous, int) and step <= previous
-            ):
-                flight = self.in_flight[episode] = InFlight(episode)  # a new attempt
-            before = len(flight.tally.ratings)
-            flight.tally.add_step(record)
-            self.ratings.extend(flight.tally.ratings[before:])
+            if flight is None or flight.source is not source:  # a new attempt
+                flight = self.in_flight[episode] = InFlight(episode, source)
+            ratings = source.counts.ratings
+            self.ratings.extend(ratings[flight.ratings_seen :])
+            flight.ratings_seen = len(ratings)
             flight.latest = record
             self.latest = record
         elif record.get("type") == "episode_end":
-            flight = self.in_flight.pop(episode, None) or InFlight(episode)
-            usage = record.get("usage")
-            if isinstance(usage, dict) and usage:
-                # The end's usage covers every call, including one whose step was never written.
-                flight.tally.uncached_tokens = flight.tally.cached_tokens = 0
-                flight.tally.cost_usd, flight.tally.cost_known = 0.0, True
-                flight.tally.add_usage(usage)
-            self.finished.merge(flight.tally)
+            self.in_flight.pop(episode, None)
+            self.run.add(record)
             self.ended.add(episode)
             self.end_records.append(record)
             reason = str(record.get("reason", "unknown"))
@@ -371,6 +252,11 @@ class RunWatch:
                 self.errors.append((episode, str(record["error"])))
 
     # -- what views show ---------------------------------------------------------------------
+    @property
+    def finished(self) -> Counts:
+        """Counts over finished episodes (the figures ``metrics.json`` gives for them)."""
+        return self.run.counts
+
     @property
     def status(self) -> str | None:
         """``run.json``'s status, or ``None`` before the run has written it."""
@@ -400,15 +286,12 @@ class RunWatch:
 
     def token_split(self) -> tuple[int, int]:
         """``(uncached, cached)`` tokens so far (finished episodes and steps in flight)."""
-        tallies = [self.finished, *(f.tally for f in self.in_flight.values())]
-        return sum(t.uncached_tokens for t in tallies), sum(t.cached_tokens for t in tallies)
+        counts = self.run.live_counts()
+        return counts.uncached_tokens, counts.cached_tokens
 
     def cost_usd(self) -> float | None:
         """Cost so far, or ``None`` when a price was unknown."""
-        tallies = [self.finished, *(f.tally for f in self.in_flight.values())]
-        if not all(t.cost_known for t in tallies):
-            return None
-        return sum(t.cost_usd for t in tallies)
+        return self.run.live_counts().cost_usd
 
     def eta_s(self) -> float | None:
         """Seconds until every planned episode is finished, at the pace so far."""

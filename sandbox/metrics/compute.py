@@ -55,16 +55,25 @@ values when ``n == 0``)::
 from __future__ import annotations
 
 import math
+import statistics
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from sandbox.metrics import rates
 from sandbox.metrics.designs import design_metrics
 from sandbox.metrics.lexicon import LEXICON_VERSION
-from sandbox.metrics.rates import MenuChoice
-from sandbox.metrics.text_markers import agent_message, marker_rates
+from sandbox.metrics.rates import (
+    MenuChoice,
+    choice_share,
+    exit_rate_by_mode,
+    position_bias,
+    time_to_exit,
+)
+from sandbox.metrics.stats import Rate, mean_sd, wilson
+from sandbox.metrics.tally import Counts, EpisodeTally, RunTally
+from sandbox.metrics.text_markers import MarkerTally
 from sandbox.metrics.utilities import luce_fit, luce_heldout
 
 #: Version of the shape of ``metrics.json``; bump the major part when a key changes meaning.
@@ -80,66 +89,173 @@ def compute_metrics(records: Iterable[Mapping[str, Any]], *, run: dict | None = 
     Args:
         records: The run's records as dicts (one per line of ``episodes.jsonl``), any order
             across episodes; within an episode, file order (it tells a resumed attempt apart).
+            An iterator is read once and not kept.
         run: The run manifest (``run.json``), optional; its ``status`` is copied so a reader
             sees when the proxies describe a partial run.
 
     Returns:
         A JSON-serialisable dict; its keys and shapes are listed in the module docstring.
     """
-    episodes, unfinished = rates.group_episodes(records)
-    histories = [rates.exit_history(e) for e in episodes]
-    choices = rates.task_choices(episodes)
-    categories = rates.categories_on_offer(episodes)
+    return metrics_of(RunTally().add_all(records), run=run)
+
+
+def metrics_of(tally: RunTally, *, run: dict | None = None) -> dict:
+    """:func:`compute_metrics` of the records a :class:`~sandbox.metrics.tally.RunTally` has
+    read (nothing is read again: the tallies are complete)."""
+    episodes = tally.episodes()
+    counts = Counts()
+    for episode in episodes:
+        counts.merge(episode.counts)
+    histories = [e.exit_history() for e in episodes]
+    choices = [c for e in episodes for c in e.choices]
+    categories = sorted({cat for e in episodes for cat in e.categories})
     utilities, fit, coefficient = utility_metrics(choices, categories)
+    usage = counts.usage
+    tokens = dict(usage.tokens)
+    tokens["total"] = sum(tokens.values())
     metrics: dict[str, Any] = {
         "schema": METRICS_SCHEMA,
         "lexicon_version": LEXICON_VERSION,
         "run_status": run.get("status") if isinstance(run, Mapping) else None,
         "episodes": len(episodes),
-        "unfinished_episodes": unfinished,
-        "steps": sum(len(e.steps) for e in episodes),
-        "end_reasons": rates.end_reasons(episodes),
-        "choice_share": rates.choice_share(choices, categories),
-        "refusal_rate": rates.action_rate(episodes, "REFUSE"),
-        "refusal_by_category": rates.refusal_by_category(episodes),
-        "api_refusals": rates.api_refusals(episodes),
-        "api_refusal_rate": rates.api_refusal_rate(episodes),
-        "api_refusal_by_category": rates.api_refusal_by_category(episodes),
-        "any_refusal_rate": rates.any_refusal_rate(episodes),
-        "any_refusal_by_category": rates.any_refusal_by_category(episodes),
-        "truncation_rate": rates.truncation_rate(episodes),
-        "rest_rate": rates.action_rate(episodes, "REST"),
-        "steps_to_first_rest": rates.steps_to_first_rest(episodes),
-        "exit_rate": rates.exit_rate(histories),
-        "exit_rate_by_mode": rates.exit_rate_by_mode(histories),
-        "time_to_exit": rates.time_to_exit(histories),
-        "invalid_action_rate": rates.invalid_action_rate(episodes),
+        "unfinished_episodes": tally.unfinished,
+        "steps": counts.steps,
+        "end_reasons": dict(sorted(Counter(e.reason for e in episodes).items())),
+        "choice_share": choice_share(choices, categories),
+        "refusal_rate": counts.refusal_rate(),
+        "refusal_by_category": _by_category(episodes, "refusal_refused", "refusal_offered"),
+        "api_refusals": sum(e.api_refusals for e in episodes),
+        "api_refusal_rate": _pooled(episodes, "opportunities_api", "opportunities"),
+        "api_refusal_by_category": _by_category(episodes, "in_play_api", "in_play_offered"),
+        "any_refusal_rate": _pooled(episodes, "opportunities_any", "opportunities"),
+        "any_refusal_by_category": _by_category(episodes, "in_play_any", "in_play_offered"),
+        "truncation_rate": wilson(sum(e.truncated for e in episodes), counts.steps),
+        "rest_rate": counts.rest_rate(),
+        "steps_to_first_rest": steps_to_first_rest(episodes),
+        "exit_rate": counts.exit_rate(),
+        "exit_rate_by_mode": exit_rate_by_mode(histories),
+        "time_to_exit": time_to_exit(histories),
+        "invalid_action_rate": counts.invalid_rate(),
         "utilities": utilities,
         "utility_fit": fit,
-        "position_bias": {**rates.position_bias(choices), "coefficient": coefficient},
-        "self_report": rates.self_report(episodes),
-        "markers": marker_rates(agent_message(s.record) for e in episodes for s in e.steps),
-        "exposure": rates.exposure(episodes),
-        "earned": rates.earned(episodes),
-        "reward": rates.total_reward(episodes),
-        **rates.usage_totals(episodes),
+        "position_bias": {**position_bias(choices), "coefficient": coefficient},
+        "self_report": self_report(episodes),
+        "markers": _markers(episodes),
+        "exposure": exposure(episodes),
+        "earned": mean_sd([e.earned for e in episodes if e.earned is not None]),
+        "reward": mean_sd([r for e in episodes if (r := e.total_reward) is not None]),
+        "tokens": tokens,
+        "calls": dict(usage.calls),
+        "latency_s": usage.latency_s,
+        "cost_usd": usage.cost_usd,
     }
     # Design-specific proxies (Pairwise, Tradeoff, Conversation, ThinkTank): each environment
     # labels its steps with info["design"]; sandbox/metrics/designs/<name>.py computes its own
-    # proxies under metrics[<name>] from the same finished-episode records.
-    for design in sorted(_designs_in(episodes)):
-        metrics[design] = design_metrics(design, [s.record for e in episodes for s in e.steps])
+    # proxies under metrics[<name>] from the finished episodes' steps of that design.
+    for design in sorted({e.design for e in episodes if e.design is not None}):
+        mine = [[s for s in e.design_steps if s["info"].get("design") == design] for e in episodes]
+        metrics[design] = design_metrics(design, [steps for steps in mine if steps])
     return _jsonable(metrics)
 
 
-def _designs_in(episodes: Sequence[Any]) -> set[str]:
-    found: set[str] = set()
+def _pooled(episodes: Sequence[EpisodeTally], hits: str, of: str) -> Rate:
+    """A Wilson rate of two per-episode counts summed over episodes."""
+    return wilson(sum(getattr(e, hits) for e in episodes), sum(getattr(e, of) for e in episodes))
+
+
+def _by_category(episodes: Sequence[EpisodeTally], hits: str, of: str) -> dict[str, Rate]:
+    """Per category: two per-episode counters summed over episodes, as Wilson rates."""
+    num: Counter[str] = Counter()
+    den: Counter[str] = Counter()
     for episode in episodes:
-        for step in episode.steps[:1]:
-            info = step.record.get("info")
-            if isinstance(info, Mapping) and isinstance(info.get("design"), str):
-                found.add(info["design"])
-    return found
+        num.update(getattr(episode, hits))
+        den.update(getattr(episode, of))
+    return {cat: wilson(num[cat], den[cat]) for cat in sorted(den)}
+
+
+def steps_to_first_rest(episodes: Sequence[EpisodeTally]) -> dict[str, Any]:
+    """Decisions up to and including the first valid ``REST`` of each episode.
+
+    Returns:
+        ``mean``, ``median`` and ``n`` over episodes that rested; ``censored``: episodes that
+        were offered a rest and never took one (excluded from the mean, not counted as zero).
+    """
+    firsts = [e.first_rest for e in episodes if e.first_rest is not None]
+    censored = sum(e.first_rest is None and e.rest_offered for e in episodes)
+    return {
+        "mean": statistics.fmean(firsts) if firsts else None,
+        "median": float(statistics.median(firsts)) if firsts else None,
+        "n": len(firsts),
+        "censored": censored,
+    }
+
+
+def self_report(episodes: Sequence[EpisodeTally]) -> dict[str, Any]:
+    """Mean, spread and trajectory of the agent's 1-7 well-being ratings.
+
+    Returns:
+        ``mean``, ``sd``, ``n``; ``trajectory``: one ``{"index", "mean", "sd", "n"}`` per report
+        index within the episode (0 = each episode's first report); ``distribution``: count per
+        rating; ``mode`` and ``modal_share`` (a Wilson rate: the share of ratings at the modal
+        value, a collapse check: near 1 means the ratings carry little information).
+    """
+    by_index: dict[int, list[int]] = {}
+    ratings: list[int] = []
+    for episode in episodes:
+        own = episode.counts.ratings
+        ratings.extend(own)
+        for i, r in enumerate(own):
+            by_index.setdefault(i, []).append(r)
+    counts = Counter(ratings)
+    # Ties for the mode go to the lowest rating, so the result does not depend on order.
+    mode = min(counts, key=lambda r: (-counts[r], r)) if counts else None
+    return {
+        **mean_sd(ratings),
+        "trajectory": [{"index": i, **mean_sd(by_index[i])} for i in sorted(by_index)],
+        "distribution": {str(r): counts[r] for r in sorted(counts)},
+        "mode": mode,
+        "modal_share": wilson(counts[mode] if mode is not None else 0, len(ratings)),
+    }
+
+
+def exposure(episodes: Sequence[EpisodeTally]) -> dict[str, Any]:
+    """The exposure ledger: aversive items shown and engaged with, against the cap.
+
+    ``info["exposure"]`` is cumulative within an episode, so each episode contributes its
+    largest ``shown`` and ``engaged``.
+
+    Returns:
+        ``shown`` and ``engaged`` summed over episodes, ``cap`` (per episode; the largest if
+        episodes differ; ``None`` when uncapped), ``per_episode`` (``mean`` and ``max`` of each),
+        ``over_cap`` (episodes that showed more than their cap) and ``n`` (episodes with a
+        ledger).
+    """
+    ledgers = [e.exposure for e in episodes if e.exposure is not None]
+    shown = [s for s, _, _ in ledgers]
+    engaged = [g for _, g, _ in ledgers]
+    caps = [c for _, _, c in ledgers if c is not None]
+
+    def summary(values: list[int]) -> dict[str, Any]:
+        return {
+            "mean": statistics.fmean(values) if values else None,
+            "max": max(values, default=None),
+        }
+
+    return {
+        "shown": sum(shown),
+        "engaged": sum(engaged),
+        "cap": max(caps) if caps else None,
+        "per_episode": {"shown": summary(shown), "engaged": summary(engaged)},
+        "over_cap": sum(c is not None and s > c for s, _, c in ledgers),
+        "n": len(shown),
+    }
+
+
+def _markers(episodes: Sequence[EpisodeTally]) -> dict[str, Any]:
+    markers = MarkerTally()
+    for episode in episodes:
+        markers.merge(episode.markers)
+    return markers.rates()
 
 
 def utility_metrics(

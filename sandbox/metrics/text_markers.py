@@ -56,6 +56,53 @@ def agent_message(step: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
+class MarkerTally:
+    """Marker counts over messages, fed one at a time and mergeable (see :func:`marker_rates`)."""
+
+    __slots__ = ("counts_d", "counts_p", "distress", "hits_d", "hits_p", "n", "positive")
+
+    def __init__(
+        self, distress: Sequence[str] = DISTRESS_TERMS, positive: Sequence[str] = POSITIVE_TERMS
+    ) -> None:
+        self.distress, self.positive = tuple(distress), tuple(positive)
+        self.n = self.hits_d = self.hits_p = 0
+        self.counts_d: dict[str, int] = {}
+        self.counts_p: dict[str, int] = {}
+
+    def add(self, message: str) -> None:
+        """Score one message (an empty one is not scored)."""
+        if not message.strip():
+            return
+        self.n += 1
+        found_d, found_p = find_terms(message, self.distress), find_terms(message, self.positive)
+        self.hits_d += bool(found_d)
+        self.hits_p += bool(found_p)
+        for term in found_d:
+            self.counts_d[term] = self.counts_d.get(term, 0) + 1
+        for term in found_p:
+            self.counts_p[term] = self.counts_p.get(term, 0) + 1
+
+    def merge(self, other: MarkerTally) -> None:
+        """Add another tally's counts (of the same lexicon)."""
+        self.n += other.n
+        self.hits_d += other.hits_d
+        self.hits_p += other.hits_p
+        for mine, theirs in ((self.counts_d, other.counts_d), (self.counts_p, other.counts_p)):
+            for term, k in theirs.items():
+                mine[term] = mine.get(term, 0) + k
+
+    def rates(self) -> dict[str, Any]:
+        """The markers' entry of ``metrics.json`` (see :func:`marker_rates`)."""
+        return {
+            "lexicon_version": LEXICON_VERSION,
+            "n": self.n,
+            "distress": wilson(self.hits_d, self.n),
+            "positive": wilson(self.hits_p, self.n),
+            "distress_terms": dict(sorted(self.counts_d.items())),
+            "positive_terms": dict(sorted(self.counts_p.items())),
+        }
+
+
 def marker_rates(
     messages: Iterable[str],
     distress: Sequence[str] = DISTRESS_TERMS,
@@ -68,26 +115,7 @@ def marker_rates(
         rates; ``distress_terms`` and ``positive_terms``: for each term that matched, the number
         of messages it matched in (so a reader can see what drives a rate).
     """
-    distress_t, positive_t = tuple(distress), tuple(positive)
-    n = hits_d = hits_p = 0
-    counts_d: dict[str, int] = {}
-    counts_p: dict[str, int] = {}
+    tally = MarkerTally(distress, positive)
     for message in messages:
-        if not message.strip():
-            continue
-        n += 1
-        found_d, found_p = find_terms(message, distress_t), find_terms(message, positive_t)
-        hits_d += bool(found_d)
-        hits_p += bool(found_p)
-        for term in found_d:
-            counts_d[term] = counts_d.get(term, 0) + 1
-        for term in found_p:
-            counts_p[term] = counts_p.get(term, 0) + 1
-    return {
-        "lexicon_version": LEXICON_VERSION,
-        "n": n,
-        "distress": wilson(hits_d, n),
-        "positive": wilson(hits_p, n),
-        "distress_terms": dict(sorted(counts_d.items())),
-        "positive_terms": dict(sorted(counts_p.items())),
-    }
+        tally.add(message)
+    return tally.rates()

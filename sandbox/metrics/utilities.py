@@ -150,13 +150,20 @@ def _menu_arrays(
     return cats, picks
 
 
+def _presence(cats: np.ndarray, k: int) -> np.ndarray:
+    """``(M, k)``: whether each menu holds an option of each category (one array operation,
+    not one ``np.unique`` per menu: a run has tens of thousands of menus)."""
+    present = np.zeros((cats.shape[0], k + 1), dtype=bool)
+    if cats.size:
+        present[np.arange(cats.shape[0])[:, None], np.where(cats >= 0, cats, k)] = True
+    return present[:, :k]
+
+
 def _tallies(cats: np.ndarray, picks: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per category: informative menus it was on, and times an option of it was chosen."""
     informative = (cats >= 0).sum(axis=1) >= 2
     cats, picks = cats[informative], picks[informative]
-    offered = np.zeros(k, dtype=np.int64)
-    for row in cats:
-        offered[np.unique(row[row >= 0])] += 1
+    offered = _presence(cats, k).sum(axis=0, dtype=np.int64)
     chosen = (
         np.bincount(cats[np.arange(len(picks)), picks], minlength=k)[:k]
         if len(picks)
@@ -181,7 +188,7 @@ def _without_boundary(
         cats, picks, first = cats[keep], picks[keep], first[keep]
         offered, chosen = _tallies(cats, picks, k)
         # "Always chosen" only counts menus where another category competed with it.
-        mixed = np.array([np.unique(row[row >= 0]).size >= 2 for row in cats], dtype=bool)
+        mixed = _presence(cats, k).sum(axis=1) >= 2
         offered_mixed, chosen_mixed = _tallies(cats[mixed], picks[mixed], k)
         never = (offered > 0) & (chosen == 0)
         always = (offered_mixed > 0) & (chosen_mixed == offered_mixed)
@@ -192,14 +199,14 @@ def _without_boundary(
         drop = np.isin(cats, np.flatnonzero(never)) & (cats >= 0)
         # Re-pack each menu without the dropped slots, keeping order; the choice moves left by
         # the number of dropped slots before it (a chosen slot is never dropped).
-        new_cats = np.full(cats.shape, -1, dtype=np.int64)
-        new_first = np.zeros(cats.shape, dtype=float)
-        new_picks = picks.copy()
-        for r in range(cats.shape[0]):
-            kept = np.flatnonzero((cats[r] >= 0) & ~drop[r])
-            new_cats[r, : kept.size] = cats[r, kept]
-            new_first[r, : kept.size] = first[r, kept]
-            new_picks[r] = int(np.searchsorted(kept, picks[r]))
+        # (All rows at once: a stable sort brings each row's kept slots to the front.)
+        kept = (cats >= 0) & ~drop
+        order = np.argsort(~kept, axis=1, kind="stable")
+        new_cats = np.take_along_axis(np.where(kept, cats, -1), order, axis=1)
+        new_first = np.take_along_axis(np.where(kept, first, 0.0), order, axis=1)
+        rows = np.arange(cats.shape[0])
+        before: np.ndarray = np.cumsum(kept, axis=1) - kept  # kept slots before each slot
+        new_picks = before[rows, picks].astype(np.int64) if rows.size else picks.copy()
         cats, picks, first = new_cats, new_picks, new_first
 
 

@@ -1,8 +1,11 @@
 """Proxies specific to one published design, computed from that design's step records.
 
-A module ``sandbox.metrics.designs.<name>`` defines ``compute(steps) -> dict`` decorated with
-:func:`design`; :func:`design_metrics` finds it by the ``info["design"]`` label of the steps.
-Only steps of finished episodes arrive here, in episode then step order.
+A module ``sandbox.metrics.designs.<name>`` defines ``compute(episodes) -> dict`` decorated
+with :func:`design`; :func:`design_metrics` finds it by the ``info["design"]`` label of the
+steps. ``episodes`` holds one list of step records per finished episode, in episode index then
+step order, with only the steps that carry the design's label (the run's tally,
+:mod:`sandbox.metrics.tally`, keeps them per episode). :func:`episodes_of` also accepts a flat
+list of step records, grouped by their ``episode``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-Compute = Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]]
+Record = Mapping[str, Any]
+Episodes = Sequence[Sequence[Record]]
+Compute = Callable[[Episodes], dict[str, Any]]
 
 _COMPUTE: dict[str, Compute] = {}
 
@@ -29,7 +34,18 @@ def design(name: str) -> Callable[[Compute], Compute]:
     return register
 
 
-def design_metrics(name: str, steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def episodes_of(given: Sequence[Any]) -> list[Sequence[Record]]:
+    """``given`` as episodes: a sequence of step lists is returned as is; a flat sequence of
+    step records is grouped by ``episode``, in order of first appearance."""
+    if all(isinstance(item, Mapping) for item in given) and given:
+        grouped: dict[Any, list[Record]] = {}
+        for record in given:
+            grouped.setdefault(record.get("episode"), []).append(record)
+        return list(grouped.values())
+    return [episode for episode in given if not isinstance(episode, Mapping)]
+
+
+def design_metrics(name: str, episodes: Episodes) -> dict[str, Any]:
     """The proxies of design ``name`` (an empty dict for a design without its own module).
 
     A log edited or damaged so that a design's fields have the wrong shape does not take the
@@ -47,7 +63,15 @@ def design_metrics(name: str, steps: Sequence[Mapping[str, Any]]) -> dict[str, A
     if fn is None:
         return {}
     mine = [
-        s for s in steps if isinstance(s.get("info"), Mapping) and s["info"].get("design") == name
+        own
+        for steps in episodes
+        if (
+            own := [
+                s
+                for s in steps
+                if isinstance(s.get("info"), Mapping) and s["info"].get("design") == name
+            ]
+        )
     ]
     try:
         return fn(mine)

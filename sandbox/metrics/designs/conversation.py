@@ -27,12 +27,12 @@ The generic ``exit_rate`` of ``metrics.json`` counts ``EXIT`` actions only, so f
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from environments.conversation import REFUSAL_LEXICON_VERSION
-from sandbox.metrics.designs import design
+from sandbox.metrics.designs import Episodes, design, episodes_of
 from sandbox.metrics.stats import Rate, kaplan_meier, wilson
 
 PUBLISHED: dict[str, Any] = {
@@ -54,11 +54,13 @@ PUBLISHED: dict[str, Any] = {
 
 
 @design("conversation")
-def compute(steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The bail proxies of a run's conversation steps (see the module docstring)."""
-    episodes: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
-    for record in steps:
-        episodes[record.get("episode")].append(record)
+def compute(given: Episodes) -> dict[str, Any]:
+    """The bail proxies of a run's conversation episodes (see the module docstring).
+
+    Args:
+        given: One list of step records per finished episode (or a flat list of steps).
+    """
+    episodes = episodes_of(given)
 
     offered_eps: Counter[str] = Counter()  # keyed by "all", "method:x", "mode:x", "cat:x"
     genuine_eps: Counter[str] = Counter()
@@ -76,7 +78,7 @@ def compute(steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     modes: set[str] = set()
     done = user_steps = 0
 
-    for records in episodes.values():
+    for records in episodes:
         info0 = _info(records[0])
         category = str(info0.get("category"))
         method = str(info0.get("exit_method"))

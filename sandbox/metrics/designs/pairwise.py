@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from sandbox.metrics.designs import design
+from sandbox.metrics.designs import Episodes, design, episodes_of
 from sandbox.metrics.stats import spearman, wilson
 from sandbox.metrics.utilities import ThurstonianFit, thurstonian_fit
 
@@ -91,8 +91,13 @@ class Comparison(NamedTuple):
 
 
 @design("pairwise")
-def compute(steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The pairwise proxies of a run's steps (see the module docstring for each key)."""
+def compute(given: Episodes) -> dict[str, Any]:
+    """The pairwise proxies of a run's episodes (see the module docstring for each key).
+
+    Args:
+        given: One list of step records per finished episode (or a flat list of steps).
+    """
+    steps = [record for episode in episodes_of(given) for record in episode]
     comparisons, categories, invalid = _read(steps)
     ids = sorted(i for i in categories if i != OPT_OUT_ID)
     if OPT_OUT_ID in categories:

@@ -17,13 +17,13 @@ Definitions (rates are Wilson 95% intervals; only valid steps count):
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from sandbox.metrics.designs import design
+from sandbox.metrics.designs import Episodes, design, episodes_of
 from sandbox.metrics.stats import mean_sd, spearman, wilson
 
 ROOMS = ("A", "B", "C", "D")
@@ -49,11 +49,13 @@ PUBLISHED: dict[str, Any] = {
 
 
 @design("think_tank")
-def compute(steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The Think Tank proxies of a run's steps (see the module docstring)."""
-    episodes: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
-    for record in steps:
-        episodes[record.get("episode")].append(record)
+def compute(given: Episodes) -> dict[str, Any]:
+    """The Think Tank proxies of a run's episodes (see the module docstring).
+
+    Args:
+        given: One list of step records per finished episode (or a flat list of steps).
+    """
+    episodes = episodes_of(given)
 
     reads: Counter[str] = Counter()
     entries: Counter[str] = Counter()
@@ -65,7 +67,7 @@ def compute(steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     coins: list[float] = []
     full_rankings: Counter[str] = Counter()
 
-    for records in episodes.values():
+    for records in episodes:
         own: Counter[str] = Counter()
         ranking: list[str] | None = None
         last_coins: float | None = None

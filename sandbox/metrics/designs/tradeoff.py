@@ -20,12 +20,12 @@ Per variant (``pain``, ``pleasure``), from the valid rounds of a run (``metrics[
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from sandbox.metrics.designs import design
+from sandbox.metrics.designs import Episodes, design, episodes_of
 from sandbox.metrics.stats import wilson
 
 _Z = 1.96
@@ -53,8 +53,13 @@ PUBLISHED: dict[str, Any] = {
 
 
 @design("tradeoff")
-def compute(steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The trade-off proxies of a run's steps (see the module docstring)."""
+def compute(given: Episodes) -> dict[str, Any]:
+    """The trade-off proxies of a run's episodes (see the module docstring for each key).
+
+    Args:
+        given: One list of step records per finished episode (or a flat list of steps).
+    """
+    steps = [record for episode in episodes_of(given) for record in episode]
     rounds: list[tuple[str, str, float, bool]] = []
     invalid = 0
     for record in steps:

@@ -1,0 +1,620 @@
+"""One incremental, mergeable tally of a run's records: the single home of the welfare measures.
+
+Every reader of ``episodes.jsonl`` counts through this module: the runner (``metrics.json``),
+the live and plain views, ``wsb watch`` and ``wsb report``. Records arrive one at a time, in
+file order, and are never kept (except the steps of a design's episodes, which its module of
+:mod:`sandbox.metrics.designs` receives whole):
+
+- :class:`Counts` holds the figures every view shows (refusal, rest, exit and invalid rates,
+  choice shares, self-reports, tokens and cost). It is mergeable: a run's counts are the sum of
+  its finished episodes' counts, in any order (costs are summed exactly, so the order cannot
+  change a digit).
+- :class:`EpisodeTally` reads one episode's steps as they come (the conventions of
+  :mod:`sandbox.metrics.rates`) into its :class:`Counts` and the few per-episode facts the other
+  proxies need (menu choices, first rest, first exit, ratings, exposure, earnings, markers).
+- :class:`RunTally` routes records to the episode they belong to. A step numbered at or below
+  the previous one of its episode starts a new attempt (a resumed run re-running an unfinished
+  episode); an ``episode_end`` finishes the episode. :meth:`RunTally.metrics` assembles
+  ``metrics.json`` from the finished episodes (:mod:`sandbox.metrics.compute`).
+
+Memory grows with the run's menu choices and per-episode scalars only (a few hundred bytes an
+episode), not with its records.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from sandbox.metrics.rates import (
+    TOKEN_FIELDS,
+    ExitHistory,
+    MenuChoice,
+    Step,
+    read_step,
+)
+from sandbox.metrics.stats import Rate, wilson
+from sandbox.metrics.text_markers import MarkerTally, agent_message
+from sandbox.records import as_dict, as_int, as_num
+
+Record = Mapping[str, Any]
+
+#: The usage field of tokens served from the prompt cache (the other token fields are uncached).
+CACHED_TOKENS = "cache_read_input_tokens"
+#: Usage fields summed into ``calls``.
+CALL_FIELDS = ("calls", "cached_calls")
+
+
+@dataclass(slots=True)
+class Usage:
+    """Tokens, calls, latency and cost summed over usage dicts, as ``metrics.json`` counts them.
+
+    Attributes:
+        tokens: Each field of :data:`TOKEN_FIELDS` summed.
+        calls: ``calls`` and ``cached_calls`` summed.
+        latency_s: Seconds waiting for the model.
+        cost: The exact sum of the known costs (a fraction: summing in any order gives the
+            same float).
+        cost_known: No usage named a cost that was not a number.
+    """
+
+    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOKEN_FIELDS, 0))
+    calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CALL_FIELDS, 0))
+    latency_s: float = 0.0
+    cost: Fraction = field(default_factory=Fraction)
+    cost_known: bool = True
+
+    def add(self, usage: Any) -> None:
+        """Count one usage dict (anything else counts nothing)."""
+        if not isinstance(usage, dict):
+            return
+        for key in TOKEN_FIELDS:
+            self.tokens[key] += as_int(usage.get(key)) or 0
+        for key in CALL_FIELDS:
+            self.calls[key] += as_int(usage.get(key)) or 0
+        latency = usage.get("latency_s")
+        self.latency_s += float(latency) if isinstance(latency, int | float) else 0.0
+        if "cost_usd" in usage:
+            price = as_num(usage["cost_usd"])
+            if price is None:
+                self.cost_known = False
+            else:
+                self.cost += Fraction(price)
+
+    def merge(self, other: Usage) -> None:
+        """Add ``other``'s sums."""
+        for key in TOKEN_FIELDS:
+            self.tokens[key] += other.tokens[key]
+        for key in CALL_FIELDS:
+            self.calls[key] += other.calls[key]
+        self.latency_s += other.latency_s
+        self.cost += other.cost
+        self.cost_known = self.cost_known and other.cost_known
+
+    @property
+    def cached_tokens(self) -> int:
+        """Input tokens read from the prompt cache."""
+        return self.tokens[CACHED_TOKENS]
+
+    @property
+    def uncached_tokens(self) -> int:
+        """Every other token (input, output, prompt-cache writes)."""
+        return sum(v for k, v in self.tokens.items() if k != CACHED_TOKENS)
+
+    @property
+    def cost_usd(self) -> float | None:
+        """The summed cost, ``None`` when a price was unknown."""
+        return float(self.cost) if self.cost_known else None
+
+
+@dataclass(slots=True)
+class Counts:
+    """The figures every view shows, over one episode or merged over many.
+
+    Definitions are those of ``metrics.json`` (:mod:`sandbox.metrics.rates`): refusal and rest
+    count valid steps where the kind was offered; ``invalid`` counts invalid actions among steps
+    whose outcome is an action; exit counts episodes (offered at least once, exited at least
+    once); choice shares count valid ``TASK`` choices at decision time with a known category;
+    ratings are the valid 1-7 self-reports in file order.
+    """
+
+    episodes: int = 0
+    steps: int = 0
+    actions: int = 0
+    invalid: int = 0
+    refusable: int = 0
+    refusals: int = 0
+    restable: int = 0
+    rests: int = 0
+    exit_offered: int = 0
+    exited: int = 0
+    tasks: Counter[str] = field(default_factory=Counter)
+    ratings: list[int] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+
+    def merge(self, other: Counts) -> None:
+        """Add ``other``'s counts."""
+        self.episodes += other.episodes
+        self.steps += other.steps
+        self.actions += other.actions
+        self.invalid += other.invalid
+        self.refusable += other.refusable
+        self.refusals += other.refusals
+        self.restable += other.restable
+        self.rests += other.rests
+        self.exit_offered += other.exit_offered
+        self.exited += other.exited
+        self.tasks.update(other.tasks)
+        self.ratings.extend(other.ratings)
+        self.usage.merge(other.usage)
+
+    # The proxies as metrics.json gives them.
+    def refusal_rate(self) -> Rate:
+        """``refusal_rate``."""
+        return wilson(self.refusals, self.refusable)
+
+    def rest_rate(self) -> Rate:
+        """``rest_rate``."""
+        return wilson(self.rests, self.restable)
+
+    def exit_rate(self) -> Rate:
+        """``exit_rate``."""
+        return wilson(self.exited, self.exit_offered)
+
+    def invalid_rate(self) -> Rate:
+        """``invalid_action_rate``."""
+        return wilson(self.invalid, self.actions)
+
+    def choice_share(self) -> dict[str, Rate]:
+        """``choice_share`` over the categories chosen, most chosen first."""
+        total = sum(self.tasks.values())
+        return {cat: wilson(k, total) for cat, k in self.tasks.most_common()}
+
+    def self_report_mean(self) -> float | None:
+        """``self_report.mean``."""
+        return sum(self.ratings) / len(self.ratings) if self.ratings else None
+
+    @property
+    def tokens(self) -> int:
+        """``tokens.total``: every token field, cached or not."""
+        return sum(self.usage.tokens.values())
+
+    @property
+    def cached_tokens(self) -> int:
+        """Tokens read from the prompt cache."""
+        return self.usage.cached_tokens
+
+    @property
+    def uncached_tokens(self) -> int:
+        """Tokens processed anew (input, output, prompt-cache writes)."""
+        return self.usage.uncached_tokens
+
+    @property
+    def cost_usd(self) -> float | None:
+        """``cost_usd``."""
+        return self.usage.cost_usd
+
+
+def _rating(step: Step) -> int | None:
+    """The 1-7 rating of a valid step: ``info["rating"]``, else a ``REPORT`` action's target."""
+    if not step.valid:
+        return None
+    rating = as_int(step.info.get("rating"))
+    if rating is None and step.kind == "REPORT":
+        rating = as_int(as_dict(step.record.get("action")).get("target"))
+    return rating if rating is not None and 1 <= rating <= 7 else None
+
+
+class EpisodeTally:
+    """One episode's records, read one step at a time (see the module docstring).
+
+    Attributes:
+        index: The episode's index.
+        counts: Its :class:`Counts` (final once :meth:`end` has run).
+        end_record: Its ``episode_end`` once finished, else ``None``.
+    """
+
+    def __init__(self, index: int, masks: dict[tuple[Any, ...], frozenset[str]] | None = None):
+        self.index = index
+        self.counts = Counts()
+        self.end_record: dict[str, Any] | None = None
+        self.last_step: int | None = None
+        self._masks = {} if masks is None else masks
+        self._step_usage = Usage()
+        # Refusal opportunities and API outcomes.
+        self.api_refusals = self.truncated = 0
+        self.opportunities = self.opportunities_api = self.opportunities_any = 0
+        self.refusal_offered: Counter[str] = Counter()
+        self.refusal_refused: Counter[str] = Counter()
+        self.in_play_offered: Counter[str] = Counter()
+        self.in_play_api: Counter[str] = Counter()
+        self.in_play_any: Counter[str] = Counter()
+        self._at_hand: str | None = None
+        # Choices, rests, exits, self-reports, exposure, earnings, text markers.
+        self.choices: list[MenuChoice] = []
+        self.categories: set[str] = set()
+        self.decisions = 0
+        self.first_rest: int | None = None
+        self.rest_offered = False
+        self.exit_offered = False
+        self.exit_at: int | None = None
+        self.exit_mode: str | None = None
+        self.exposure: tuple[int, int, int | None] | None = None
+        self.earned: float | None = None
+        self.markers = MarkerTally()
+        # A design's steps, kept whole for its module (sandbox.metrics.designs).
+        self.design: str | None = None
+        self.design_steps: list[Record] = []
+
+    # -- reading -------------------------------------------------------------------------------
+    def add_step(self, record: Record) -> None:
+        """Count one step record of this episode (in step order)."""
+        step = read_step(record, self._masks)
+        self.last_step = as_int(record.get("step"))
+        c = self.counts
+        c.steps += 1
+        self._step_usage.add(record.get("usage"))
+        action = step.outcome == "action"
+        c.actions += action
+        c.invalid += action and not step.valid
+        self.api_refusals += step.outcome == "api_refusal"
+        self.truncated += step.outcome == "truncated"
+        mask, kind, valid = step.mask, step.kind, step.valid
+        if valid:
+            if "REFUSE" in mask:
+                c.refusable += 1
+                c.refusals += kind == "REFUSE"
+            if "REST" in mask:
+                c.restable += 1
+                c.rests += kind == "REST"
+            if kind == "TASK" and step.info.get("phase", "decide") == "decide":
+                self.choices.append(MenuChoice(step.menu or (), step.position, step.category))
+                if step.category is not None:
+                    c.tasks[step.category] += 1
+            rating = _rating(step)
+            if rating is not None:
+                c.ratings.append(rating)
+        self._refusals(step)
+        self.categories.update(cat for cat in step.menu or () if cat is not None)
+        if step.category is not None:
+            self.categories.add(step.category)
+        self._decision(step)
+        self._ledgers(step)
+        message = agent_message(record)
+        if message.strip():
+            self.markers.add(message)
+        info = step.info
+        label = info.get("design")
+        if isinstance(label, str):
+            if c.steps == 1:
+                self.design = label
+            self.design_steps.append(record)
+
+    def _refusals(self, step: Step) -> None:
+        """Refusal opportunities, by the menu's categories and by the categories in play."""
+        mask = step.mask
+        if step.menu is not None and "REFUSE" in mask and step.valid:
+            self.refusal_offered.update({cat for cat in step.menu if cat is not None})
+            if step.kind == "REFUSE" and step.category in self.refusal_offered:
+                self.refusal_refused[str(step.category)] += 1
+        # The categories in play (rates.categories_in_play): the menu's at a decision, the task
+        # at hand's at its work step.
+        work = step.info.get("phase") == "work"
+        if step.menu is not None:
+            cats = {cat for cat in step.menu if cat is not None}
+        elif step.category is not None:
+            cats = {step.category}
+        elif work and self._at_hand is not None:
+            cats = {self._at_hand}
+        else:
+            cats = set()
+        if "REFUSE" in mask and (step.valid or step.outcome == "api_refusal"):
+            api = step.outcome == "api_refusal"
+            self.opportunities += 1
+            self.opportunities_api += api
+            self.opportunities_any += api or step.kind == "REFUSE"
+            self.in_play_offered.update(cats)
+            if api:
+                self.in_play_api.update(cats)
+                self.in_play_any.update(cats)
+            elif step.kind == "REFUSE" and step.category in cats:
+                self.in_play_any[str(step.category)] += 1
+        if step.valid and step.kind == "TASK" and step.category is not None and not work:
+            self._at_hand = step.category
+        elif step.valid and work:
+            self._at_hand = None  # the task was submitted or abandoned
+
+    def _decision(self, step: Step) -> None:
+        """Decisions, the first valid rest and the first valid exit."""
+        if not step.decision:
+            return
+        self.decisions += 1
+        mask = step.mask
+        if self.first_rest is None:
+            self.rest_offered = self.rest_offered or "REST" in mask
+            if step.kind == "REST" and step.valid and "REST" in mask:
+                self.first_rest = self.decisions
+        if "EXIT" in mask:
+            self.exit_offered = True
+            if self.exit_at is None and step.kind == "EXIT" and step.valid:
+                self.exit_at = self.decisions
+                self.exit_mode = str(step.info.get("exit_mode") or "unknown")
+
+    def _ledgers(self, step: Step) -> None:
+        """The exposure ledger (cumulative: the largest values count) and the coins earned."""
+        info = step.info
+        ledger = info.get("exposure")
+        if isinstance(ledger, dict):
+            shown, engaged, cap = self.exposure or (0, 0, None)
+            shown = max(shown, as_int(ledger.get("shown")) or 0)
+            engaged = max(engaged, as_int(ledger.get("engaged")) or 0)
+            new_cap = as_int(ledger.get("cap"))
+            if new_cap is not None:
+                cap = new_cap if cap is None else max(cap, new_cap)
+            self.exposure = (shown, engaged, cap)
+        value = info.get("earned")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            self.earned = (self.earned or 0) + float(value)
+
+    def end(self, record: dict[str, Any]) -> None:
+        """Finish the episode with its ``episode_end``.
+
+        The end's usage covers every call of the episode (also one whose step was never
+        written), so it replaces the steps' usage when present.
+        """
+        self.end_record = record
+        c = self.counts
+        c.episodes = 1
+        c.exit_offered = int(self.exit_offered)
+        c.exited = int(self.exit_at is not None)
+        end_usage = record.get("usage")
+        if isinstance(end_usage, dict) and end_usage:
+            c.usage = Usage()
+            c.usage.add(end_usage)
+        else:
+            c.usage = self._step_usage
+
+    def live_counts(self) -> Counts:
+        """The counts so far, the steps' usage included (for an episode in flight)."""
+        if self.end_record is not None:
+            return self.counts
+        live = Counts()
+        live.merge(self.counts)
+        live.usage = Usage()
+        live.usage.merge(self._step_usage)
+        live.exit_offered = int(self.exit_offered)
+        live.exited = int(self.exit_at is not None)
+        return live
+
+    # -- what the run-level proxies read -------------------------------------------------------
+    @property
+    def reason(self) -> str:
+        """The end reason (``unknown`` when not recorded)."""
+        return str((self.end_record or {}).get("reason", "unknown"))
+
+    @property
+    def total_reward(self) -> float | None:
+        """The end's total reward, when a number."""
+        return as_num((self.end_record or {}).get("total_reward"))
+
+    def exit_history(self) -> ExitHistory:
+        """What this episode says about leaving."""
+        return ExitHistory(self.exit_offered, self.exit_at, self.exit_mode, self.decisions)
+
+
+class RunTally:
+    """A run's records, fed one at a time; mergeable across runs of one condition.
+
+    Attributes:
+        finished: Finished episodes by index (a later ``episode_end`` for the same index
+            replaces the earlier one, as a resumed log reads).
+        in_flight: Episodes with steps and no end yet, by index.
+        records: Records read.
+    """
+
+    def __init__(self) -> None:
+        self.finished: dict[int, EpisodeTally] = {}
+        self.in_flight: dict[int, EpisodeTally] = {}
+        self.records = 0
+        self._masks: dict[tuple[Any, ...], frozenset[str]] = {}
+        self._counts = Counts()
+        self._counts_stale = False
+
+    def add(self, record: Any) -> EpisodeTally | None:
+        """Count one record; the episode it touched (``None`` when it names none)."""
+        if not isinstance(record, Mapping):
+            return None
+        index = as_int(record.get("episode"))
+        if index is None:
+            return None
+        self.records += 1
+        kind = record.get("type")
+        if kind == "step":
+            episode = self.in_flight.get(index)
+            number = as_int(record.get("step"))
+            if episode is None or (
+                number is not None and episode.last_step is not None and number <= episode.last_step
+            ):
+                episode = self.in_flight[index] = EpisodeTally(index, self._masks)
+            episode.add_step(record)
+            return episode
+        if kind == "episode_end":
+            episode = self.in_flight.pop(index, None) or EpisodeTally(index, self._masks)
+            episode.end(dict(record))
+            if index in self.finished:
+                self._counts_stale = True
+            else:
+                self._counts.merge(episode.counts)
+            self.finished[index] = episode
+            return episode
+        return None
+
+    def add_all(self, records: Iterable[Any]) -> RunTally:
+        """Count every record of an iterable; returns this tally."""
+        for record in records:
+            self.add(record)
+        return self
+
+    def merge(self, other: RunTally) -> None:
+        """Add another run's finished episodes (of another index space: a sweep's jobs)."""
+        offset = max(self.finished, default=-1) + 1
+        for index in sorted(other.finished):
+            episode = other.finished[index]
+            self.finished[offset + index] = episode
+            self._counts.merge(episode.counts)
+
+    @property
+    def counts(self) -> Counts:
+        """The counts over finished episodes."""
+        if self._counts_stale:
+            self._counts = Counts()
+            for index in sorted(self.finished):
+                self._counts.merge(self.finished[index].counts)
+            self._counts_stale = False
+        return self._counts
+
+    def live_counts(self) -> Counts:
+        """The counts over finished episodes and the steps of those in flight."""
+        live = Counts()
+        live.merge(self.counts)
+        for episode in self.in_flight.values():
+            live.merge(episode.live_counts())
+        return live
+
+    @property
+    def unfinished(self) -> int:
+        """Episodes seen without an ``episode_end``."""
+        return len(set(self.in_flight) - set(self.finished))
+
+    def episodes(self) -> list[EpisodeTally]:
+        """The finished episodes, by index."""
+        return [self.finished[i] for i in sorted(self.finished)]
+
+    def finished_indices(self, *, rerun: frozenset[str] = frozenset()) -> set[int]:
+        """Finished episodes whose end reason is not in ``rerun``."""
+        return {i for i, e in self.finished.items() if e.reason not in rerun}
+
+    def metrics(self, *, run: dict | None = None) -> dict[str, Any]:
+        """``metrics.json`` of the finished episodes (see :mod:`sandbox.metrics.compute`)."""
+        from sandbox.metrics.compute import metrics_of
+
+        return metrics_of(self, run=run)
+
+
+class RunningFigures:
+    """What a view shows while a run goes, from the records it is sent (steps and ends).
+
+    A thin face on a :class:`RunTally`: the figures are its :meth:`RunTally.live_counts`
+    (finished episodes, plus the steps of those in flight), so a view's last figures are
+    ``metrics.json``'s. Attribute names are the views' (``refusals``/``refusable``, ...).
+
+    Attributes:
+        run: The tally the records go to.
+        episodes_done: Finished episodes (a resumed run starts from those already done).
+    """
+
+    def __init__(self) -> None:
+        self.run = RunTally()
+        self.episodes_done = 0
+        self._live: Counts | None = None
+
+    def add_step(self, record: Record) -> None:
+        """Count a step record."""
+        self.run.add(record)
+        self._live = None
+
+    def end_episode(self, record: Record) -> None:
+        """Count an ``episode_end`` (its usage replaces the usage its steps added)."""
+        self.run.add(record)
+        self.episodes_done += 1
+        self._live = None
+
+    @property
+    def counts(self) -> Counts:
+        """The figures now (computed once between records)."""
+        if self._live is None:
+            self._live = self.run.live_counts()
+        return self._live
+
+    @property
+    def steps(self) -> int:
+        """Steps counted."""
+        return self.counts.steps
+
+    @property
+    def tasks(self) -> Counter[str]:
+        """Valid task choices by category."""
+        return self.counts.tasks
+
+    @property
+    def refusals(self) -> int:
+        """Valid ``REFUSE`` steps where it was offered."""
+        return self.counts.refusals
+
+    @property
+    def refusable(self) -> int:
+        """Valid steps where ``REFUSE`` was offered."""
+        return self.counts.refusable
+
+    @property
+    def rests(self) -> int:
+        """Valid ``REST`` steps where it was offered."""
+        return self.counts.rests
+
+    @property
+    def restable(self) -> int:
+        """Valid steps where ``REST`` was offered."""
+        return self.counts.restable
+
+    @property
+    def exits(self) -> int:
+        """Episodes that exited (validly, when offered)."""
+        return self.counts.exited
+
+    @property
+    def exit_offered(self) -> int:
+        """Episodes offered an exit."""
+        return self.counts.exit_offered
+
+    @property
+    def invalid(self) -> int:
+        """Invalid actions."""
+        return self.counts.invalid
+
+    @property
+    def actions(self) -> int:
+        """Steps whose outcome is an action (the denominator of the invalid-action rate)."""
+        return self.counts.actions
+
+    @property
+    def ratings(self) -> list[int]:
+        """Valid self-reports, in order."""
+        return self.counts.ratings
+
+    @property
+    def tokens(self) -> int:
+        """Every token ``metrics.json`` counts (uncached and cached)."""
+        return self.counts.tokens
+
+    @property
+    def uncached_tokens(self) -> int:
+        """Tokens processed anew (input, output, prompt-cache writes)."""
+        return self.counts.uncached_tokens
+
+    @property
+    def cached_tokens(self) -> int:
+        """Tokens read from the prompt cache."""
+        return self.counts.cached_tokens
+
+    @property
+    def cost_usd(self) -> float:
+        """Cost of the calls with a known price."""
+        return float(self.counts.usage.cost)
+
+    @staticmethod
+    def rate(k: int, n: int) -> str:
+        """``41% (12/29)``, or ``n/a``."""
+        return f"{k / n:.0%} ({k}/{n})" if n else "n/a"
