@@ -115,6 +115,16 @@ def check_chat_request(body: Mapping[str, Any], *, local: bool = False) -> None:
             "messages",
             "empty_array",
         )
+    for name in ("max_tokens", "max_completion_tokens", "n"):
+        value = body.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            # OpenAI's schema check: these are integers, whatever a client sends.
+            raise _openai_bad(
+                f"Invalid type for '{name}': expected an integer, but got {_json_type(value)} "
+                "instead.",
+                name,
+                "invalid_type",
+            )
     tools = body.get("tools")
     names: set[str] = set()
     if tools is not None:
@@ -181,9 +191,22 @@ def check_chat_request(body: Mapping[str, Any], *, local: bool = False) -> None:
                 )
             del pending[call_id]
         if role == "assistant":
-            for call in message.get("tool_calls") or []:
-                if isinstance(call, Mapping) and isinstance(call.get("id"), str):
-                    pending[call["id"]] = i
+            calls = message.get("tool_calls")
+            if calls is not None and not isinstance(calls, list):
+                raise _openai_bad(
+                    f"Invalid type for 'messages[{i}].tool_calls': expected an array, but got "
+                    f"{_json_type(calls)} instead.",
+                    f"messages[{i}].tool_calls",
+                    "invalid_type",
+                )
+            for j, call in enumerate(calls or []):
+                if not isinstance(call, Mapping) or not isinstance(call.get("id"), str):
+                    raise _openai_bad(
+                        f"Missing required parameter: 'messages[{i}].tool_calls[{j}].id'.",
+                        f"messages[{i}].tool_calls[{j}].id",
+                        "missing_required_parameter",
+                    )
+                pending[call["id"]] = i
         if role in ("user", "system", "developer") and message.get("content") is None:
             raise _openai_bad(
                 "Invalid value for 'content': expected a string, got null.",
@@ -191,6 +214,23 @@ def check_chat_request(body: Mapping[str, Any], *, local: bool = False) -> None:
             )
     if pending:
         raise _unanswered_calls(pending)
+
+
+def _json_type(value: Any) -> str:
+    """How OpenAI's type errors name what came ("a string", "an object", ...)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return "null"
 
 
 def _unanswered_calls(pending: Mapping[str, int]) -> ChatRejected:

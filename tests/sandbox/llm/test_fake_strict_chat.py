@@ -243,3 +243,23 @@ def test_bad_chat_mode_is_refused_and_the_cli_takes_the_flags():
     finally:
         process.terminate()
         process.communicate(timeout=10)
+
+
+def test_openai_mode_answers_malformed_types_with_a_400_not_a_dropped_connection(
+    make_fake_api: Any,
+):
+    # Every field here is checked by OpenAI's schema before anything else; the fake used to
+    # crash its handler thread on them, so a client saw a dropped connection and retried.
+    url = make_fake_api(faults="max_tokens", fault_rate=1.0)
+    err = refused(url, openai.BadRequestError, max_tokens="100")
+    assert "Invalid type for 'max_tokens': expected an integer, but got a string" in str(err)
+    err = refused(
+        url,
+        openai.BadRequestError,
+        messages=[
+            {"role": "user", "content": MENU},
+            {"role": "assistant", "content": None, "tool_calls": "take_task"},
+            {"role": "user", "content": "Again."},
+        ],
+    )
+    assert "Invalid type for 'messages[1].tool_calls': expected an array" in str(err)
