@@ -1,9 +1,19 @@
 """Transcripts: every model call of an episode, kept in ``transcripts/episode-<n>.json``.
 
-The file is rewritten atomically after every call (so a crash loses at most the call in flight)
-and once more when the episode ends, with ``"status": "complete"``. It never holds the API key
-or any HTTP header: every text is scrubbed by :mod:`sandbox.secrets` (every secret of the
-environment, every URL's userinfo, and the writer's own ``secrets``).
+While the episode runs, each call is appended to a journal, ``transcripts/episode-<n>.jsonl``
+(one JSON line per piece: the header, a shared value, a message, a call), handed to the OS
+before the agent goes on, so a crash (even ``kill -9``) loses no call that was answered. When
+the episode ends, the whole transcript is written once to ``episode-<n>.json`` (atomically,
+fsynced, ``"status": "complete"``) and the journal is removed. :func:`load_transcript` reads
+either: the file of an episode that has not ended is rebuilt from its journal (status
+``running``). Nothing is rewritten per call, so the bytes written grow with an episode's length,
+not with its square (``benchmarks/transcript_bytes.py``: about twice the bytes kept, the journal
+and the final file). The files are not compressed: they are what a researcher reads with ``jq``
+and ``less``, and at about 34 kB per 20-call episode they are small beside the run.
+
+Neither file ever holds the API key or any HTTP header: every text is scrubbed by
+:mod:`sandbox.secrets` (every secret of the environment, every URL's userinfo, and the writer's
+own ``secrets``) before it is kept.
 
 Format (``"format": "welfare-sandbox-transcript/1"``)::
 
@@ -24,10 +34,9 @@ A request's messages are the first ``count`` messages of the conversation, with
 ``cache_control: {"type": "ephemeral"}`` on the content blocks listed in ``cache_markers``
 (``[message index, block index]``). :func:`requests_of` rebuilds every request exactly as sent.
 
-Each message and call is serialised once, when it is added; a rewrite only joins the pieces, so
-keeping transcripts costs little even for long episodes. The file itself is written by one
-background thread (the newest version of each file wins), so the event loop that runs the
-episodes never waits on the disk; the final version is awaited at episode end.
+The journal's lines are ``{"header": {...}}`` (first), then in order ``{"shared": {"<id>":
+<value>}}``, ``{"message": <message>}``, ``{"replace_last": <message>}`` and ``{"call":
+<call>}``; a torn last line (a kill mid-write) is skipped.
 """
 
 from __future__ import annotations
@@ -39,127 +48,63 @@ import json
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from sandbox import secrets as secret_text
+from sandbox import store
 
 log = logging.getLogger(__name__)
 
 FORMAT = "welfare-sandbox-transcript/1"
 SHARED_FIELDS = ("system", "tools")
+JOURNAL_SUFFIX = ".jsonl"
 
 
 def transcript_path(run_dir: str | Path, episode: int) -> Path:
     """Where episode ``episode``'s transcript lives in ``run_dir``."""
-    return Path(run_dir) / "transcripts" / f"episode-{episode}.json"
+    return Path(run_dir) / store.TRANSCRIPTS / f"episode-{episode}.json"
+
+
+def journal_path(path: str | Path) -> Path:
+    """The journal beside transcript ``path`` (``episode-<n>.jsonl``), kept while it runs."""
+    return Path(path).with_suffix(JOURNAL_SUFFIX)
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def write_atomic(path: Path, text: str, *, sync: bool = False) -> None:
-    """Replace ``path`` by ``text`` so that a reader sees the old file or the new, never half.
-
-    One writer per file at a time (an episode's transcript has one), so the temporary file
-    can have a fixed name beside it.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            if sync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-class BackgroundWriter:
-    """A daemon thread that writes files atomically; for each file the newest text wins.
-
-    Writing a transcript after every call must not hold up the event loop that runs 64
-    episodes: rename and open are slow system calls. Versions of one file queued while the
-    thread is busy collapse into the newest, which is all a reader wants.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._pending: dict[Path, tuple[str, bool]] = {}
-        self._busy: Path | None = None
-        self._errors: dict[Path, BaseException] = {}
-        self._thread: threading.Thread | None = None
-
-    def submit(self, path: Path, text: str, *, sync: bool = False) -> None:
-        """Queue ``text`` as the next content of ``path``."""
-        with self._cond:
-            previous = self._pending.get(path)
-            self._pending[path] = (text, sync or (previous is not None and previous[1]))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="transcript-writer", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify_all()
-
-    def _waiting_for(self, path: Path | None) -> bool:
-        if path is None:
-            return bool(self._pending) or self._busy is not None
-        return path in self._pending or self._busy == path
-
-    def wait(self, path: Path | None = None) -> None:
-        """Block until ``path`` (or every queued file) is written; re-raise its write error."""
-        with self._cond:
-            while self._waiting_for(path):
-                self._cond.wait(timeout=1.0)
-            error = self._errors.pop(path, None) if path is not None else None
-        if error is not None:
-            raise error
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending:
-                    self._cond.wait()
-                path = next(iter(self._pending))
-                text, sync = self._pending.pop(path)
-                self._busy = path
-            try:
-                write_atomic(path, text, sync=sync)
-            except BaseException as exc:  # kept for the episode's final wait to raise
-                log.error("cannot write transcript %s: %s", path, exc)
-                with self._cond:
-                    self._errors[path] = exc
-            finally:
-                with self._cond:
-                    self._busy = None
-                    self._cond.notify_all()
-
-
-_WRITER = BackgroundWriter()
-atexit.register(_WRITER.wait)  # a normal exit writes what is queued
+#: Writers with an open journal, for :func:`wait_for_writes` (and a normal exit).
+_OPEN: weakref.WeakSet[TranscriptWriter] = weakref.WeakSet()
+_OPEN_LOCK = threading.Lock()
 
 
 def wait_for_writes() -> None:
-    """Block until every queued transcript version is on disk (for readers and tests)."""
-    _WRITER.wait()
+    """Hand every open journal's buffered lines to the OS and fsync them (tests, exit)."""
+    with _OPEN_LOCK:
+        writers = list(_OPEN)
+    for writer in writers:
+        writer.sync()
+
+
+atexit.register(wait_for_writes)  # a normal exit keeps the messages not yet followed by a call
 
 
 class TranscriptWriter:
-    """Keeps one episode's transcript on disk.
+    """Keeps one episode's transcript on disk: a journal appended per call, one final file.
 
     Args:
-        path: The file to write; ``None`` keeps nothing (an agent used outside a run).
+        path: The final file (``episode-<n>.json``); ``None`` keeps nothing (an agent used
+            outside a run).
         header: Facts about the episode (episode, seed, env_id, agent, model, api).
         secrets: Strings that must never reach any file (the API key, whatever variable it
             came from); registered with :func:`sandbox.secrets.register`, so that the run's
             other files are scrubbed of them too.
-        background: Write on the shared writer thread (default) rather than in the caller.
+        background: Accepted for callers of the earlier writer, which rewrote the file on a
+            thread; appending a line costs one ``write(2)``, so every write is in the caller.
     """
 
     def __init__(
@@ -177,6 +122,9 @@ class TranscriptWriter:
         self._messages: list[str] = []
         self._calls: list[str] = []
         self._shared: dict[str, str] = {}
+        self._lines: list[str] = []  # journal lines not yet handed to the OS
+        self._fd: int | None = None
+        self._lock = threading.Lock()
         self.closed = False
 
     def _clean(self, text: str) -> str:
@@ -190,6 +138,7 @@ class TranscriptWriter:
         """
         text = self._clean(_dumps(message))
         self._messages.append(text)
+        self._lines.append(f'{{"message":{text}}}\n')
         return len(text)
 
     def replace_last_message(self, message: Mapping[str, Any]) -> None:
@@ -197,10 +146,13 @@ class TranscriptWriter:
         joined after an empty answer (the API would merge two user turns anyway). A call
         made before that is rebuilt by :func:`requests_of` with the longer turn; its own
         ``n_messages`` and its empty response show what happened."""
+        text = self._clean(_dumps(message))
         if self._messages:
-            self._messages[-1] = self._clean(_dumps(message))
+            self._messages[-1] = text
+            self._lines.append(f'{{"replace_last":{text}}}\n')
         else:
-            self._messages.append(self._clean(_dumps(message)))
+            self._messages.append(text)
+            self._lines.append(f'{{"message":{text}}}\n')
 
     def add_call(
         self,
@@ -212,12 +164,18 @@ class TranscriptWriter:
     ) -> None:
         """Record one call: its request (without the messages), response or error, and facts.
 
+        The call (with the messages and shared values it refers to) is appended to the journal
+        before this returns.
+
         Args:
             request: The request body; its ``messages`` are replaced by a reference to the
                 first ``n_messages`` of the conversation.
             n_messages: How many conversation messages the request carried.
             cache_markers: ``[message, block]`` positions that carried ``cache_control``.
             **fields: ``step``, ``attempt``, ``cached``, ``response``, ``error``, ... .
+
+        Raises:
+            sandbox.store.RunWriteError: The journal cannot be written (a full disk).
         """
         body: dict[str, Any] = {}
         for key, value in request.items():
@@ -226,21 +184,38 @@ class TranscriptWriter:
             if key in SHARED_FIELDS and value:
                 text = self._clean(_dumps(value))
                 ref = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-                self._shared.setdefault(ref, text)
+                if ref not in self._shared:
+                    self._shared[ref] = text
+                    self._lines.append(f'{{"shared":{{"{ref}":{text}}}}}\n')
                 body[key] = {"$shared": ref}
             else:
                 body[key] = value
         body["messages"] = {"count": n_messages, "cache_markers": cache_markers}
-        self._calls.append(self._clean(_dumps({**fields, "request": body})))
+        text = self._clean(_dumps({**fields, "request": body}))
+        self._calls.append(text)
+        self._lines.append(f'{{"call":{text}}}\n')
         self.flush()
 
     def close(self, end_reason: str) -> None:
-        """Write the final file, marked complete (idempotent)."""
+        """Write the final file, marked complete, and remove the journal (idempotent).
+
+        Raises:
+            sandbox.store.RunWriteError: The final file cannot be written (the journal stays).
+        """
         if self.closed:
             return
         self.header["status"] = "complete"
         self.header["end_reason"] = end_reason
-        self.flush(sync=True)
+        if self.path is not None:
+            store.write_text_atomic(self.path, self.render())  # fsync, rename, scrubbed
+            with self._lock:
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
+                with _OPEN_LOCK:
+                    _OPEN.discard(self)
+            journal_path(self.path).unlink(missing_ok=True)
+        self._lines.clear()
         self.closed = True
 
     def render(self) -> str:
@@ -253,25 +228,96 @@ class TranscriptWriter:
         )
 
     def flush(self, *, sync: bool = False) -> None:
-        """Rewrite the file atomically (temporary file, then rename).
+        """Append the pending lines to the journal in one write (and fsync with ``sync``).
 
-        With ``background`` the write happens on the writer thread, but the final version
-        (``sync``) is waited for until it is on disk.
+        The journal is opened on the first flush, replacing the journal and the final file of an
+        earlier attempt at this episode (a resumed run plays an unfinished episode again).
+
+        Raises:
+            sandbox.store.RunWriteError: The journal cannot be written.
         """
-        if self.path is None:
+        if self.path is None or self.closed:
+            self._lines.clear()
             return
-        if not self.background:
-            write_atomic(self.path, self.render(), sync=sync)
-            return
-        _WRITER.submit(self.path, self.render(), sync=sync)
-        if sync:
-            _WRITER.wait(self.path)
+        with self._lock:
+            journal = journal_path(self.path)
+            try:
+                if self._fd is None:
+                    journal.parent.mkdir(parents=True, exist_ok=True)
+                    self.path.unlink(missing_ok=True)
+                    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
+                    self._fd = os.open(journal, flags, 0o666)  # less the umask, as open() does
+                    self._lines.insert(0, f'{{"header":{self._clean(_dumps(self.header))}}}\n')
+                    with _OPEN_LOCK:
+                        _OPEN.add(self)
+                if self._lines:
+                    data = memoryview("".join(self._lines).encode("utf-8"))
+                    self._lines.clear()
+                    while data:  # whole lines: a kill can tear only the last one
+                        data = data[os.write(self._fd, data) :]
+                if sync:
+                    os.fsync(self._fd)
+            except OSError as exc:
+                raise store.write_error(journal, exc) from None
+
+    def sync(self) -> None:
+        """Hand the pending lines to the OS and fsync the journal (if it is open)."""
+        if self._fd is not None and not self.closed:
+            self.flush(sync=True)
+
+
+def _from_journal(path: Path) -> dict[str, Any]:
+    """A transcript rebuilt from its journal (status as the header says: ``running``)."""
+    data: dict[str, Any] = {}
+    shared: dict[str, Any] = {}
+    messages: list[Any] = []
+    calls: list[Any] = []
+    with path.open("rb") as fh:
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                break  # torn by a kill mid-write
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                break
+            if "header" in line:
+                data = dict(line["header"])
+            elif "shared" in line:
+                shared.update(line["shared"])
+            elif "message" in line:
+                messages.append(line["message"])
+            elif "replace_last" in line:
+                if messages:
+                    messages[-1] = line["replace_last"]
+                else:
+                    messages.append(line["replace_last"])
+            elif "call" in line:
+                calls.append(line["call"])
+    return {**data, "shared": shared, "messages": messages, "calls": calls}
 
 
 def load_transcript(path: str | Path) -> dict[str, Any]:
-    """Read a transcript file."""
-    with Path(path).open(encoding="utf-8") as fh:
-        data = json.load(fh)
+    """Read a transcript: the final file, or, for an episode not ended (running, or stopped by
+    a crash), what its journal holds.
+
+    Args:
+        path: ``episode-<n>.json`` (or its journal, ``episode-<n>.jsonl``).
+
+    Raises:
+        FileNotFoundError: Neither file exists.
+        ValueError: The file is not a transcript.
+    """
+    path = Path(path)
+    if path.suffix == JOURNAL_SUFFIX:
+        data = _from_journal(path)
+    elif not path.exists() and journal_path(path).exists():
+        try:
+            data = _from_journal(journal_path(path))
+        except FileNotFoundError:  # the episode ended meanwhile: its final file is there
+            return load_transcript(path)
+    else:
+        with path.open(encoding="utf-8") as fh:
+            data = json.load(fh)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path} is not a welfare-sandbox transcript (format {FORMAT})")
     return data
