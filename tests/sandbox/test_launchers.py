@@ -40,6 +40,7 @@ def _only_job_dirs_and_summary(sweep_dir: Path, *, extra: frozenset[str] = froze
         assert entry.name in jobs | SWEEP_ROOT_FILES | extra, f"{entry} written outside a job"
 
 
+@pytest.mark.slow  # two 1,000-episode sweeps; the default run keeps test_cli's joblib sweep
 def test_summary_does_not_depend_on_the_order_jobs_finish(tmp_path):
     # Job 0 plays 1000 short episodes (about 2 s), job 1 plays 2: under joblib with two workers
     # job 1 ends first, even though its worker starts about a second later.
@@ -66,6 +67,7 @@ def test_summary_does_not_depend_on_the_order_jobs_finish(tmp_path):
     assert (tmp_path / "joblib" / "summary.json").read_bytes() == before
 
 
+@pytest.mark.slow  # two sweeps through submitit; its config is checked below
 def test_submitit_local_runs_the_sweep_and_resumes_it(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     args = [

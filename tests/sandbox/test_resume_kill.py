@@ -164,6 +164,7 @@ def _kill_then_resume(
     return run_dir
 
 
+@pytest.mark.slow  # killed at another point; the default run kills mid-run
 def test_killed_during_the_first_episodes_steps(tmp_path, reference):
     run_dir = _kill_then_resume(
         tmp_path,
@@ -187,6 +188,7 @@ def test_killed_mid_run_with_episodes_in_flight(tmp_path, reference):
     assert_same_run(run_dir, reference, 6)
 
 
+@pytest.mark.slow  # killed at another point; the default run kills mid-run
 def test_killed_between_episodes(tmp_path, reference):
     # One episode at a time, and a long pause before each first step: once the third
     # episode_end is on disk, the process sits between episodes (no record of the fourth yet).
@@ -204,6 +206,7 @@ def test_killed_between_episodes(tmp_path, reference):
     assert_same_run(run_dir, reference, 6)
 
 
+@pytest.mark.slow  # killed at another point; the default run kills mid-run
 @pytest.mark.parametrize("pause_on", ["metrics.json", "run.json:final"])
 def test_killed_while_writing_the_final_files(tmp_path, reference, pause_on):
     def at_kill(run_dir: Path) -> None:
@@ -219,6 +222,7 @@ def test_killed_while_writing_the_final_files(tmp_path, reference, pause_on):
     assert_same_run(run_dir, reference, 6)
 
 
+@pytest.mark.slow  # killed at another point; the default run kills mid-run
 def test_a_killed_resume_resumes_again(tmp_path, reference):
     run_dir = tmp_path / "run"
     # One episode at a time, about 0.2 s each: both kills land with episodes still to play.
@@ -236,6 +240,7 @@ def test_a_killed_resume_resumes_again(tmp_path, reference):
     assert_same_run(run_dir, reference, 6)
 
 
+@pytest.mark.slow  # killed at another point; the default run kills mid-run
 def test_sweep_resume_skips_finished_jobs_and_resumes_the_others(tmp_path):
     conditions = "intervention=none,exit_option,rest_breaks"
     ref_args = ["run", "-m", conditions, *COMMON, "episodes=4"]
@@ -267,6 +272,7 @@ def test_sweep_resume_skips_finished_jobs_and_resumes_the_others(tmp_path):
     assert [r["status"] for r in rows] == ["complete"] * 3
 
 
+@pytest.mark.slow  # killed at another point; the default run kills mid-run
 def test_sweep_killed_while_writing_its_summary(tmp_path):
     sweep = tmp_path / "sweep"
     args = ["run", "-m", "intervention=none,exit_option", *COMMON, "episodes=2"]

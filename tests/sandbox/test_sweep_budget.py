@@ -51,6 +51,7 @@ def _jobs(sweep_dir: Path) -> list[dict]:
     ]
 
 
+@pytest.mark.slow  # two Claude sweeps under joblib; the ledger across processes is tested below
 def test_a_sweeps_parallel_jobs_together_never_spend_past_budget_usd(make_fake_api, tmp_path):
     full = _sweep(tmp_path / "full", make_fake_api())
     assert full.returncode == 0, full.stderr
