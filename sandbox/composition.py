@@ -10,7 +10,10 @@ Inside :func:`compose_once`:
   overrides, run mode, search path, job name, working directory), gets it; the pre-check got
   a copy (each may change its own). A sweep's jobs compose as before;
 - Hydra's ``get_mode`` reads ``hydra.mode`` from the overrides when ``wsb run`` gave it (it
-  passes ``hydra.mode=RUN`` or ``hydra.mode=MULTIRUN``, which Hydra would add itself).
+  passes ``hydra.mode=RUN`` or ``hydra.mode=MULTIRUN``, which Hydra would add itself);
+- under the basic launcher (a sweep's jobs in this process), the configs Hydra's sweeper
+  composes to check that a batch composes are the ones the launcher then runs (up to
+  :data:`KEEP_JOBS` of them, about a third of a megabyte each): each job is composed once.
 
 Nothing is kept after the block: the next command composes afresh.
 """
@@ -25,6 +28,10 @@ from typing import Any
 
 #: The compositions made in the current block, by their inputs (``None`` outside a block).
 _made: dict[tuple[Any, ...], Any] | None = None
+#: Whether the basic sweeper is checking a batch (its compositions are kept for the launcher).
+_checking_batch = False
+#: At most this many of a batch's job configs are kept for the launcher.
+KEEP_JOBS = 64
 
 
 def mode_override(overrides: list[str]) -> str | None:
@@ -44,10 +51,12 @@ def compose_once() -> Iterator[None]:
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra._internal.hydra import Hydra
     from hydra.core.utils import JobRuntime
+    from hydra.plugins.sweeper import Sweeper
     from hydra.types import RunMode
 
     load = ConfigLoaderImpl.load_configuration
     get_mode = Hydra.get_mode
+    check = Sweeper.validate_batch_is_legal
 
     def load_once(
         self: Any,
@@ -70,7 +79,17 @@ def compose_once() -> Iterator[None]:
             # The pre-check of a single run (Hydra's compose API); Hydra's run asks next.
             _made[key] = cfg
             return copy.deepcopy(cfg)
+        if _made is not None and _checking_batch and len(_made) < KEEP_JOBS:
+            _made[key] = cfg  # the sweeper only checks that it composes: no copy needed
         return cfg
+
+    def check_batch(self: Any, batch: Any) -> None:
+        global _checking_batch
+        _checking_batch = type(getattr(self, "launcher", None)).__name__ == "BasicLauncher"
+        try:
+            check(self, batch)
+        finally:
+            _checking_batch = False
 
     def mode_from_overrides(self: Any, config_name: str | None, overrides: list[str]) -> Any:
         given = mode_override(overrides)
@@ -81,9 +100,11 @@ def compose_once() -> Iterator[None]:
     _made = {}
     ConfigLoaderImpl.load_configuration = load_once  # type: ignore[method-assign]
     Hydra.get_mode = mode_from_overrides  # type: ignore[method-assign]
+    Sweeper.validate_batch_is_legal = check_batch  # type: ignore[method-assign]
     try:
         yield
     finally:
         ConfigLoaderImpl.load_configuration = load  # type: ignore[method-assign]
         Hydra.get_mode = get_mode  # type: ignore[method-assign]
+        Sweeper.validate_batch_is_legal = check  # type: ignore[method-assign]
         _made = None

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.hydra import Hydra
+from hydra.plugins.sweeper import Sweeper
 
 from tests.conftest import wsb
 
@@ -61,18 +62,31 @@ def test_a_sweep_composes_no_config_to_learn_its_mode(
     args = ("run", "-m", "seed=1,2", "episodes=1", "display=none", f"hydra.sweep.dir={sweep}")
     proc = wsb(*args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    # The pre-check (the first value), the sweep's own config, and two for each job (Hydra's
-    # sweeper checks that the batch composes, then the launcher composes each job); Hydra's
-    # get_mode made a seventh.
-    assert len(compositions) == 6, compositions
+    # The pre-check (the first value), the sweep's own config, and one for each job. Before:
+    # seven (Hydra's get_mode composed one; its sweeper composed each job to check the batch,
+    # and then the launcher again).
+    assert len(compositions) == 4, compositions
     assert not any("hydra.mode=RUN" in made for made in compositions)
     assert sum(1 for p in sweep.iterdir() if p.is_dir()) == 2
+
+
+def test_each_job_of_a_sweep_runs_its_own_overrides(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    args = ("run", "-m", "seed=3,4,5", "episodes=1", "display=none", f"hydra.sweep.dir={sweep}")
+    assert wsb(*args, cwd=tmp_path).returncode == 0
+    for number, seed in enumerate((3, 4, 5)):
+        (job,) = sweep.glob(f"{number}-*")
+        config = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
+        hydra = yaml.safe_load((job / ".hydra" / "hydra.yaml").read_text())["hydra"]
+        assert config["seed"] == seed and hydra["job"]["num"] == number
+        assert json.loads((job / "run.json").read_text())["seed"] == seed
 
 
 def test_outside_wsb_run_hydra_composes_as_usual(tmp_path: Path) -> None:
     wsb("run", "episodes=1", "display=none", f"hydra.run.dir={tmp_path}/r", cwd=tmp_path)
     assert ConfigLoaderImpl.load_configuration.__name__ == "load_configuration"
     assert Hydra.get_mode.__name__ == "get_mode"
+    assert Sweeper.validate_batch_is_legal.__name__ == "validate_batch_is_legal"
 
 
 def test_the_in_process_helper_leaves_the_process_as_it_found_it(tmp_path: Path) -> None:
