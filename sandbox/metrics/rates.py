@@ -1,13 +1,15 @@
-"""Behavioural rates over finished episodes: small pure functions over step records.
+"""Reading a step record for the proxies, and the proxies pooled over menu choices and exits.
 
-Records are the dicts of ``episodes.jsonl`` (see :mod:`sandbox.records`). Every reader here
+Records are the dicts of ``episodes.jsonl`` (see :mod:`sandbox.records`). :func:`read_step`
 tolerates missing or malformed keys: an environment that does not log what a proxy needs gets
-``n == 0`` and ``None`` values for that proxy, never an exception.
+``n == 0`` and ``None`` values for that proxy, never an exception. The counting itself, one
+record at a time, is :mod:`sandbox.metrics.tally`'s.
 
 Conventions shared by the proxies (docs/science.md, "Welfare proxies"):
 
-- Only finished episodes count (those with an ``episode_end``); :func:`group_episodes` drops
-  the rest, since a resumed run re-runs them from the start.
+- Only finished episodes count (those with an ``episode_end``); the run's tally
+  (:class:`~sandbox.metrics.tally.RunTally`) drops the rest, since a resumed run re-runs them
+  from the start.
 - *Offered*: a kind is offered at a step when its name is in the step's ``mask``.
 - *Outcome*: what the agent's answer was (``agent["outcome"]`` of a model agent's step):
   ``action``, ``api_refusal`` (the API refused: ``stop_reason`` ``refusal``, a chat
@@ -29,7 +31,7 @@ Conventions shared by the proxies (docs/science.md, "Welfare proxies"):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,59 +149,6 @@ def read_step(record: Record, masks: dict[tuple[Any, ...], frozenset[str]] | Non
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Episode:
-    """A finished episode: its ``episode_end`` record and its steps in step order.
-
-    Attributes:
-        index: The episode's index in the run.
-        end: The ``episode_end`` record.
-        steps: The steps of the attempt that finished, sorted by ``step``.
-    """
-
-    index: int
-    end: Record
-    steps: tuple[Step, ...]
-
-
-def group_episodes(records: Iterable[Record]) -> tuple[list[Episode], int]:
-    """Group records into finished episodes, sorted by index.
-
-    Within one episode the file order matters: a step numbered at or below the previous one
-    starts a new attempt (a resumed run re-running an unfinished episode) and discards the
-    steps before it. Across episodes the order does not matter.
-
-    Returns:
-        The finished episodes, and the number of episodes seen without an ``episode_end``.
-    """
-    attempts: dict[int, list[Record]] = {}
-    finished: dict[int, Episode] = {}
-    masks: dict[tuple[Any, ...], frozenset[str]] = {}
-    for record in records:
-        if not isinstance(record, Mapping):
-            continue
-        index = as_int(record.get("episode"))
-        if index is None:
-            continue
-        if record.get("type") == "step":
-            current = attempts.setdefault(index, [])
-            number = as_int(record.get("step"))
-            if current and number is not None and number <= (as_int(current[-1].get("step")) or 0):
-                current.clear()
-            current.append(record)
-        elif record.get("type") == "episode_end":
-            steps = sorted(attempts.pop(index, []), key=lambda s: as_int(s.get("step")) or 0)
-            parsed = tuple(read_step(step, masks) for step in steps)
-            finished[index] = Episode(index, record, parsed)
-    unfinished = len(set(attempts) - set(finished))
-    return [finished[i] for i in sorted(finished)], unfinished
-
-
-def _steps(episodes: Sequence[Episode]) -> Iterator[Step]:
-    for episode in episodes:
-        yield from episode.steps
-
-
 # ---------------------------------------------------------------------------------------------
 # Task choices
 
@@ -258,33 +207,6 @@ def position_bias(choices: Sequence[MenuChoice]) -> dict[str, Any]:
         "first_share": share,
         "chance": chance,
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# Refusal, rest, invalid actions
-
-
-def _opportunity(step: Step) -> bool:
-    """A refusal opportunity (see the conventions above)."""
-    return "REFUSE" in step.mask and (step.valid or step.outcome == "api_refusal")
-
-
-def api_refusal_rate(episodes: Sequence[Episode]) -> Rate:
-    """API refusals ÷ refusal opportunities.
-
-    Beside the behavioural ``refusal_rate``: the model declined through the API (a refusal stop
-    reason) rather than by the ``refuse`` action. API refusals at steps where ``REFUSE`` was not
-    offered are counted by :func:`api_refusals` only.
-    """
-    steps = [s for s in _steps(episodes) if _opportunity(s)]
-    return wilson(sum(s.outcome == "api_refusal" for s in steps), len(steps))
-
-
-def any_refusal_rate(episodes: Sequence[Episode]) -> Rate:
-    """Valid ``REFUSE`` actions or API refusals ÷ refusal opportunities."""
-    steps = [s for s in _steps(episodes) if _opportunity(s)]
-    refused = sum(s.outcome == "api_refusal" or s.kind == "REFUSE" for s in steps)
-    return wilson(refused, len(steps))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -245,6 +245,8 @@ class EpisodeTally:
         self.exposure: tuple[int, int, int | None] | None = None
         self.earned: float | None = None
         self.markers = MarkerTally()
+        #: A step records the model's ``outcome`` (a model agent's episode).
+        self.outcomes_logged = False
         # A design's steps, kept whole for its module (sandbox.metrics.designs).
         self.design: str | None = None
         self.design_steps: list[Record] = []
@@ -283,6 +285,10 @@ class EpisodeTally:
             self.categories.add(step.category)
         self._decision(step)
         self._ledgers(step)
+        agent = record.get("agent")
+        self.outcomes_logged = self.outcomes_logged or (
+            isinstance(agent, dict) and "outcome" in agent
+        )
         message = agent_message(record)
         if message.strip():
             self.markers.add(message)
@@ -502,6 +508,12 @@ class RunTally:
         from sandbox.metrics.compute import metrics_of
 
         return metrics_of(self, run=run)
+
+
+def group_episodes(records: Iterable[Any]) -> tuple[list[EpisodeTally], int]:
+    """The finished episodes of some records, by index, and the number seen unfinished."""
+    tally = RunTally().add_all(records)
+    return tally.episodes(), tally.unfinished
 
 
 class RunningFigures:

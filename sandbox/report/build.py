@@ -9,8 +9,8 @@ from typing import Any
 
 from sandbox import store
 from sandbox.display.safe import one_line
-from sandbox.metrics.rates import group_episodes
 from sandbox.metrics.stats import min_detectable_effect
+from sandbox.metrics.tally import RunTally
 from sandbox.report.effects import effects_against, per_episode_values
 from sandbox.report.model import (
     Condition,
@@ -189,16 +189,15 @@ def _load_condition(
 ) -> Condition:
     loaded = store.load_run(path)
     metrics = loaded.metrics
-    episodes, _ = group_episodes(loaded.records)
+    tally = RunTally().add_all(loaded.records)  # the tally metrics.json was computed from
+    episodes = tally.episodes()
     if metrics is None:
-        from sandbox.metrics import compute_metrics
-
-        metrics = compute_metrics(loaded.records, run=loaded.manifest) if loaded.records else {}
+        metrics = tally.metrics(run=loaded.manifest) if loaded.records else {}
     cats = categories
     if cats is None:
         cats = sorted((metrics.get("choice_share") or {}).keys())
         if not cats:
-            cats = sorted({s.category for e in episodes for s in e.steps if s.category})
+            cats = sorted({cat for e in episodes for cat in e.counts.tasks})
     intervention = (loaded.manifest.get("intervention") or {}).get("name")
     return Condition(
         name=str(intervention or job or path.name),

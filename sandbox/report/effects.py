@@ -12,88 +12,56 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sandbox.metrics.rates import Episode, any_refusal_rate, api_refusal_rate
 from sandbox.metrics.stats import bootstrap_diff, min_detectable_effect, norm_ppf
-from sandbox.report.model import Condition, Effect, as_number
+from sandbox.metrics.tally import EpisodeTally
+from sandbox.report.model import Condition, Effect
 
 
-def episode_values(episode: Episode, categories: Sequence[str]) -> dict[str, float]:
+def episode_values(episode: EpisodeTally, categories: Sequence[str]) -> dict[str, float]:
     """The per-episode proxies of one finished episode (a key is absent where it did not apply).
 
+    Each is ``metrics.json``'s proxy within the episode, from the episode's tally
+    (:mod:`sandbox.metrics.tally`), so the mean of a per-episode indicator is the run's rate:
+
     - ``refusal_rate`` / ``rest_rate``: valid REFUSE (REST) steps ÷ valid steps where it was
-      offered, within the episode.
+      offered.
     - ``exit_rate``: 1 if the episode had a valid EXIT, 0 if exit was offered and never taken.
     - ``invalid_action_rate``: invalid actions ÷ steps whose outcome is an action (an API
       refusal or a truncation is neither, see :mod:`sandbox.metrics.rates`).
-    - ``api_refusal_rate`` / ``any_refusal_rate``: as in ``metrics.json``, within the episode
-      (model agents only: episodes whose steps record an ``outcome``).
+    - ``api_refusal_rate`` / ``any_refusal_rate``: API refusals (or any refusal) ÷ refusal
+      opportunities (model agents only: episodes whose steps record an ``outcome``).
     - ``self_report``: the mean of the episode's 1-7 ratings.
     - ``choice_share.<category>``: the episode's valid task choices of that category ÷ its
       valid task choices with a known category.
     - ``reward``: the episode's total reward.
     """
-    offered = {"REFUSE": 0, "REST": 0}
-    taken = {"REFUSE": 0, "REST": 0}
-    exit_offered = exited = False
-    invalid = 0
-    ratings: list[int] = []
-    chosen: dict[str, int] = {}
-    actions = 0
-    for step in episode.steps:
-        actions += step.outcome == "action"
-        if not step.valid:
-            invalid += step.outcome == "action"
-            continue
-        for kind in offered:
-            if kind in step.mask:
-                offered[kind] += 1
-                taken[kind] += step.kind == kind
-        if "EXIT" in step.mask:
-            exit_offered = True
-            exited = exited or step.kind == "EXIT"
-        rating = step.info.get("rating")
-        if not isinstance(rating, int) or isinstance(rating, bool):
-            target = (step.record.get("action") or {}).get("target")
-            rating = target if step.kind == "REPORT" else None
-        if isinstance(rating, int) and 1 <= rating <= 7:
-            ratings.append(rating)
-        if (
-            step.kind == "TASK"
-            and step.info.get("phase", "decide") == "decide"
-            and step.category is not None
-        ):
-            chosen[step.category] = chosen.get(step.category, 0) + 1
+    c = episode.counts
     values: dict[str, float] = {}
-    if offered["REFUSE"]:
-        values["refusal_rate"] = taken["REFUSE"] / offered["REFUSE"]
-    if offered["REST"]:
-        values["rest_rate"] = taken["REST"] / offered["REST"]
-    if exit_offered:
-        values["exit_rate"] = float(exited)
-    if actions:
-        values["invalid_action_rate"] = invalid / actions
-    if any(isinstance(a := s.record.get("agent"), dict) and "outcome" in a for s in episode.steps):
-        for key, measure in (
-            ("api_refusal_rate", api_refusal_rate),
-            ("any_refusal_rate", any_refusal_rate),
-        ):
-            rate = measure([episode])
-            if rate["value"] is not None:
-                values[key] = rate["value"]
-    if ratings:
-        values["self_report"] = sum(ratings) / len(ratings)
-    total = sum(chosen.values())
+    if c.refusable:
+        values["refusal_rate"] = c.refusals / c.refusable
+    if c.restable:
+        values["rest_rate"] = c.rests / c.restable
+    if c.exit_offered:
+        values["exit_rate"] = float(c.exited)
+    if c.actions:
+        values["invalid_action_rate"] = c.invalid / c.actions
+    if episode.outcomes_logged and episode.opportunities:
+        values["api_refusal_rate"] = episode.opportunities_api / episode.opportunities
+        values["any_refusal_rate"] = episode.opportunities_any / episode.opportunities
+    if c.ratings:
+        values["self_report"] = sum(c.ratings) / len(c.ratings)
+    total = sum(c.tasks.values())
     if total:
         for cat in categories:
-            values[f"choice_share.{cat}"] = chosen.get(cat, 0) / total
-    reward = as_number(episode.end.get("total_reward"))
+            values[f"choice_share.{cat}"] = c.tasks.get(cat, 0) / total
+    reward = episode.total_reward
     if reward is not None:
         values["reward"] = reward
     return values
 
 
 def per_episode_values(
-    episodes: Sequence[Episode], categories: Sequence[str]
+    episodes: Sequence[EpisodeTally], categories: Sequence[str]
 ) -> dict[str, list[float]]:
     """Proxy -> one value per episode where it applied (see :func:`episode_values`)."""
     out: dict[str, list[float]] = {}

@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from sandbox import store
-from sandbox.metrics.rates import group_episodes
+from sandbox.metrics.tally import group_episodes
 from sandbox.report import (
     CSV_COLUMNS,
     REPORT_SCHEMA,

@@ -187,7 +187,7 @@ def test_runner_records_api_refusals_as_refusals_not_invalid_actions(
 
 
 def test_report_per_episode_values_count_api_refusals_apart():
-    from sandbox.metrics.rates import group_episodes
+    from sandbox.metrics.tally import group_episodes
     from sandbox.report import episode_values
 
     (episode,), _ = group_episodes(day())
