@@ -347,12 +347,25 @@ def luce_heldout(
         n_categories,
         first_position=first_position,
     )
+    # Each held-out menu's fitted values at once (as LuceFit.values: an absent category counts
+    # as 0, the first option gets the position bonus); pads are -inf.
+    cats, picks = _menu_arrays([menus[i] for i in test], [chosen[i] for i in test])
+    valid = cats >= 0
+    v = np.where(valid, np.nan_to_num(fit.utilities[np.where(valid, cats, 0)], nan=0.0), -np.inf)
+    if fit.position is not None:
+        v[:, 0] += fit.position
+    rows = np.arange(len(test))
+    top = v.max(axis=1)
+    best = v >= top[:, None] - 1e-12
+    ties = best.sum(axis=1)
+    hit = best[rows, picks]
+    log_norm = np.log(np.exp(v - top[:, None]).sum(axis=1))
+    loss = -(v[rows, picks] - top - log_norm)
+    # Summed in the held-out order, one choice at a time, as before.
     hits = losses = chance = 0.0
-    for i in test:
-        v = fit.values(menus[i])
-        best = np.flatnonzero(v >= v.max() - 1e-12)
-        hits += (1.0 / best.size) if chosen[i] in best else 0.0
-        losses -= float(v[chosen[i]] - v.max() - np.log(np.exp(v - v.max()).sum()))
+    for r, i in enumerate(test):
+        hits += (1.0 / int(ties[r])) if hit[r] else 0.0
+        losses += float(loss[r])
         chance += 1.0 / len(menus[i])
     n = len(test)
     return {"accuracy": hits / n, "log_loss": losses / n, "chance": chance / n, "n": n}
