@@ -181,6 +181,7 @@ def _wsb_in_process(
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
     saved_signals = {s: signal.getsignal(s) for s in (signal.SIGINT, *signals.STOP_SIGNALS)}
+    saved_main_pid = signals.main_pid
     command_env = _command_env(saved_env, env)
     os.environ.clear()
     os.environ.update(command_env)
@@ -214,6 +215,7 @@ def _wsb_in_process(
             signal.signal(signum, handler)
         # What one command of a process keeps for its own end (a fresh process starts empty).
         signals.received = None
+        signals.main_pid = saved_main_pid
         guard.current_sweep_dir = None
         guard._multirun_before = None
         guard._replaced.clear()

@@ -23,6 +23,7 @@ from sandbox.display.sweep_view import sweep_table
 from sandbox.display.watch_view import PlainRunView, RichRunView, run_view
 from sandbox.paths import config_dir
 from sandbox.watch import LineTail, RunWatch, SweepWatch, follow_run, job_row
+from tests.conftest import wsb
 
 
 def typed_config(*overrides: str) -> RunConfig:
@@ -207,21 +208,12 @@ def test_watch_follows_a_sweep_as_jobs_appear(tmp_path: Path) -> None:
 
 def test_watch_once_on_a_sweep_and_one_job(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
-    subprocess.run(
-        wsb_cmd("run", "-m", "intervention=none,rest_breaks", "episodes=2", "display=none",
-                f"hydra.sweep.dir={sweep_dir}"),
-        cwd=tmp_path, check=True, capture_output=True, env=clean_env(), timeout=120,
-    )  # fmt: skip
-    env = {**clean_env(), "COLUMNS": "160"}
-    table = subprocess.run(
-        wsb_cmd("watch", str(sweep_dir), "--once"),
-        capture_output=True, text=True, env=env, timeout=60,
-    ).stdout  # fmt: skip
+    args = ("run", "-m", "intervention=none,rest_breaks", "episodes=2", "display=none")
+    wsb(*args, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, check=True, env={"COLUMNS": None})
+    wide = {"COLUMNS": "160"}
+    table = wsb("watch", str(sweep_dir), "--once", cwd=tmp_path, env=wide).stdout
     assert "jobs finished 2/2" in table and "rest_breaks" in table and "complete" in table
-    job = subprocess.run(
-        wsb_cmd("watch", str(sweep_dir), "--once", "--job", "1"),
-        capture_output=True, text=True, env=env, timeout=60,
-    ).stdout  # fmt: skip
+    job = wsb("watch", str(sweep_dir), "--once", "--job", "1", cwd=tmp_path, env=wide).stdout
     assert "condition rest_breaks" in job and "2/2 episodes" in job
     state = SweepWatch(sweep_dir)
     state.poll()
@@ -241,9 +233,7 @@ def test_watch_once_on_a_sweep_and_one_job(tmp_path: Path) -> None:
     ],
 )
 def test_watch_errors_are_one_line_and_status_2(tmp_path: Path, args: list[str], message: str):
-    proc = subprocess.run(
-        wsb_cmd(*args), cwd=tmp_path, capture_output=True, text=True, timeout=60, env=clean_env()
-    )
+    proc = wsb(*args, cwd=tmp_path, env={"COLUMNS": None})
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
@@ -280,16 +270,10 @@ def test_watch_finds_nested_jobs_as_the_summary_and_the_report_do(tmp_path: Path
     assert [row.job for row in state.rows] == names
     assert [row.number for row in state.rows] == [0, 1]
     assert [row.status for row in state.rows] == ["complete", "complete"]
-    env = {**clean_env(), "COLUMNS": "200"}
-    table = subprocess.run(
-        wsb_cmd("watch", str(sweep_dir), "--once"),
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
+    wide = {"COLUMNS": "200"}
+    table = wsb("watch", str(sweep_dir), "--once", cwd=sweep_dir, env=wide)
     assert table.returncode == 0, table.stderr
     assert "jobs finished 2/2" in table.stdout and "exit_option" in table.stdout
-    job = subprocess.run(
-        wsb_cmd("watch", str(sweep_dir), "--once", "--job", "1"),
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
+    job = wsb("watch", str(sweep_dir), "--once", "--job", "1", cwd=sweep_dir, env=wide)
     assert job.returncode == 0, job.stderr
     assert "condition exit_option" in job.stdout and "2/2 episodes" in job.stdout
