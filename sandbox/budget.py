@@ -35,7 +35,6 @@ import fcntl
 import json
 import os
 import socket
-import tempfile
 import threading
 import time
 import uuid
@@ -45,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox import store
 from sandbox.errors import BudgetExceeded
 
 #: The sweep ledger's file name, at the root of a sweep directory.
@@ -261,15 +261,9 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _write(ledger: Path, state: dict[str, Any]) -> None:
-    """Replace the ledger atomically (a kill mid-write leaves the previous version)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{ledger.name}.", suffix=".tmp", dir=ledger.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(state, fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, ledger)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace the ledger atomically (a kill mid-write leaves the previous version).
+
+    Raises:
+        sandbox.store.RunWriteError: The ledger cannot be written (a full disk).
+    """
+    store.write_atomic(ledger, json.dumps(state, indent=2) + "\n")

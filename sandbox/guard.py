@@ -92,7 +92,9 @@ def restore_multirun_yaml() -> None:
     """Put back the sweep's ``multirun.yaml`` (every job of the command was refused)."""
     if current_sweep_dir is not None and _multirun_before is not None:
         with contextlib.suppress(OSError, SandboxError):
-            store.write_bytes_atomic(current_sweep_dir / "multirun.yaml", _multirun_before)
+            store.write_atomic(  # its exact earlier bytes
+                current_sweep_dir / "multirun.yaml", _multirun_before, scrub=False
+            )
 
 
 def restore_hydra_files(run_dir: Path) -> None:
@@ -107,7 +109,7 @@ def restore_hydra_files(run_dir: Path) -> None:
         if old is None:
             continue  # a new job directory: its .hydra/ describes the command that made it
         try:
-            store.write_bytes_atomic(path, old)
+            store.write_atomic(path, old, scrub=False)  # its exact earlier bytes
         except (OSError, SandboxError):
             continue
 

@@ -12,7 +12,7 @@ mid-write).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 SCHEMA_VERSION = "1.0"
@@ -78,8 +78,11 @@ class StepRecord:
         usage: Tokens, calls, latency and cost for model agents; absent otherwise.
         agent: Agent-specific facts about the decision (``stop_reason``, tool-choice path, ...).
         t: Seconds since the run started when the record was written.
+        type: Always ``"step"``; first in the JSON line, as it always was.
     """
 
+    # Keyword-only so that it can come first (orjson writes fields in this order).
+    type: Literal["step"] = field(default="step", kw_only=True)
     episode: int
     step: int
     action: dict[str, Any]
@@ -93,7 +96,10 @@ class StepRecord:
     usage: dict[str, Any] | None = None
     agent: dict[str, Any] = field(default_factory=dict)
     t: float = 0.0
-    type: str = "step"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as its JSON line reads back (a shallow copy: its values are shared)."""
+        return {name: getattr(self, name) for name in _STEP_FIELDS}
 
 
 @dataclass(slots=True)
@@ -121,7 +127,15 @@ class EpisodeEnd:
     usage: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     t: float = 0.0
-    type: str = "episode_end"
+    type: Literal["episode_end"] = "episode_end"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as its JSON line reads back (a shallow copy: its values are shared)."""
+        return {name: getattr(self, name) for name in _END_FIELDS}
+
+
+_STEP_FIELDS = tuple(f.name for f in fields(StepRecord))
+_END_FIELDS = tuple(f.name for f in fields(EpisodeEnd))
 
 
 # ---------------------------------------------------------------------------------------------

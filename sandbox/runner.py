@@ -28,17 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import platform
-import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium
 
@@ -52,8 +46,9 @@ from sandbox.config import RunConfig, validate
 from sandbox.display.base import Display, RunHeader, StepEvent
 from sandbox.errors import BudgetExceeded, ConfigError, RunDirError
 from sandbox.llm.cache import CacheError
+from sandbox.manifest import RunManifest, agent_label, build_manifest, check_resumable, input_files
 from sandbox.metrics.tally import RunTally
-from sandbox.records import SCHEMA_VERSION, EpisodeEnd
+from sandbox.records import EpisodeEnd, StepRecord
 from sandbox.secrets import redact, scrub_hydra_files
 
 log = logging.getLogger(__name__)
@@ -97,7 +92,7 @@ def run(cfg: RunConfig, run_dir: Path, display: Display) -> RunResult:
     except (KeyboardInterrupt, asyncio.CancelledError) as exc:
         if isinstance(exc, asyncio.CancelledError) and signals.received is None:
             raise
-        if not runner.manifest:
+        if runner.manifest is None:
             raise KeyboardInterrupt from None  # stopped before it began: nothing to keep
         display.stopping(signals.reason())  # at once: finish() may take a while
         return runner.finish(interrupted=True)
@@ -118,7 +113,7 @@ class Runner:
         # In a sweep, the budget is the sweep's: shared by its jobs through <sweep_dir>/budget.json.
         self.budget = Budget.for_run(cfg.budget_usd, run_dir)
         self.env_kwargs = {**cfg.env.kwargs, **cfg.intervention.env_kwargs}
-        self.manifest: dict[str, Any] = {}
+        self.manifest: RunManifest | None = None
         self.writer: store.RecordWriter | None = None
         self.started = time.perf_counter()
         self.stop_reason: str | None = None
@@ -152,10 +147,10 @@ class Runner:
             log.info("resume: %d episodes finished, %d stale records dropped", len(done), dropped)
         episode_steps = checked.episode_steps
         previous = checked.previous
-        self.manifest = manifest(
+        self.manifest = build_manifest(
             cfg, self.env_kwargs, builder, previous=previous, inputs=checked.inputs
         )
-        store.write_json_atomic(self.run_dir / store.RUN_JSON, self.manifest)
+        self.manifest.write(self.run_dir)
         pending = [i for i in range(cfg.episodes) if i not in done]
         header = RunHeader(
             run_dir=str(self.run_dir),
@@ -321,36 +316,36 @@ class Runner:
                 obs, reward, terminated, truncated, info = env.step(action)
                 labels = info.pop("next", {})
                 total += float(reward)
-                record = {
-                    "type": "step",
-                    "episode": index,
-                    "step": step,
-                    "action": action.to_record(),
-                    "reward": reward,
-                    "terminated": terminated,
-                    "truncated": truncated,
+                record = StepRecord(
+                    episode=index,
+                    step=step,
+                    action=action.to_record(),
+                    reward=cast(float, reward),  # written as the environment gave it
+                    terminated=terminated,
+                    truncated=truncated,
                     # An API refusal or a truncation is not an action, so never an invalid one
                     # (the environment saw a placeholder); sandbox.metrics.rates counts it apart.
-                    "invalid": info.get("invalid", False)
+                    invalid=info.get("invalid", False)
                     and decision.meta.get("outcome") not in ("api_refusal", "truncated"),
-                    "info": info,
-                    "mask": self._names(mask),
-                    "note": decision.note,
-                    "usage": _usage(decision, usage_total),
-                    "agent": decision.meta,
-                    "t": round(time.perf_counter() - self.started, 4),
-                }
-                writer.write_line(store.dumps_record(record))
-                self.tally.add(record)
+                    info=info,
+                    mask=self._names(mask),
+                    note=decision.note,
+                    usage=_usage(decision, usage_total),
+                    agent=decision.meta,
+                    t=round(time.perf_counter() - self.started, 4),
+                )
+                writer.write_line(store.dumps_record(record))  # orjson writes the dataclass
+                fields = record.as_dict()
+                self.tally.add(fields)
                 if show_steps:
-                    self.display.step(StepEvent(record, text, list(menu), info))
+                    self.display.step(StepEvent(fields, text, list(menu), info))
                 step += 1
                 if terminated or truncated:
                     # Only a consequential exit ends the episode (a hypothetical one is recorded in
                     # the step and the day goes on). Environments with other ways to leave (a
                     # reserved string, a check-in answer) say so with info["exited"].
                     left = action.kind is ActionKind.EXIT or bool(info.get("exited"))
-                    exited = terminated and left and not record["invalid"]
+                    exited = terminated and left and not record.invalid
                     reason = "exit" if exited else "terminated" if terminated else "truncated"
                     break
         except BudgetExceeded as exc:
@@ -385,8 +380,8 @@ class Runner:
             error=error,
             t=round(time.perf_counter() - self.started, 4),
         )
-        end_record = asdict(end)
-        writer.end_episode(store.dumps_record(end_record))
+        writer.end_episode(store.dumps_record(end))
+        end_record = end.as_dict()
         self.tally.add(end_record)
         self.display.episode_ended(end_record)
 
@@ -409,7 +404,7 @@ class Runner:
         """
         if self.writer is not None:
             self.writer.close()
-        if not self.manifest:
+        if self.manifest is None:
             raise RunDirError(f"the run in {self.run_dir} stopped before it started")
         finished = self.tally.finished_indices(rerun=RERUN_REASONS)
         status, reason = "complete", None
@@ -421,19 +416,18 @@ class Runner:
             status, reason = "partial", "budget_usd reached"
         elif len(finished) < self.cfg.episodes:
             status, reason = "partial", f"{self.cfg.episodes - len(finished)} episodes errored"
-        metrics = self.tally.metrics(run=self.manifest)
+        metrics = self.tally.metrics(run=self.manifest.as_dict())
         metrics["condition"] = self.cfg.intervention.name
         store.write_json_atomic(self.run_dir / store.METRICS, metrics)
-        if self.builder is not None:  # what the run actually did (tool choice used, counters)
-            self.manifest["agent"]["parameters"] = redact(self.builder.parameters())
-        self.manifest.update(
-            status=status,
-            reason=reason,
-            finished_at=_now(),
+        self.manifest.finished(
+            status,
+            reason,
             episodes_finished=len(finished),
-            spent_usd=round(self.budget.spent_usd, 6),
+            spent_usd=self.budget.spent_usd,
+            # What the run actually did (tool choice used, counters).
+            parameters=self.builder.parameters() if self.builder is not None else None,
         )
-        store.write_json_atomic(self.run_dir / store.RUN_JSON, self.manifest)
+        self.manifest.write(self.run_dir)
         self.display.run_ended(status, metrics)
         return RunResult(self.run_dir, status, reason, metrics)
 
@@ -444,7 +438,7 @@ class Runner:
             with contextlib.suppress(store.RunWriteError, OSError):
                 self.writer.close()
             self.writer = None
-        if not self.manifest:
+        if self.manifest is None:
             return
         try:
             self.finish(failure=f"write failed: {exc}")
@@ -499,162 +493,6 @@ def check_environment(env_id: str, kwargs: dict[str, Any]) -> int:
     return int(steps)
 
 
-def agent_label(cfg: Any) -> str:
-    """``simulated:harm_averse``, ``claude:claude-haiku-4-5``, ``random`` (from the agent's
-    config, or its dict as ``run.json`` stores it)."""
-
-    def get(key: str) -> Any:
-        return cfg.get(key) if isinstance(cfg, dict) else getattr(cfg, key, None)
-
-    name = get("name") or "agent"
-    detail = get("preset") or get("model")
-    return f"{name}:{detail}" if detail else str(name)
-
-
-def manifest(
-    cfg: RunConfig,
-    env_kwargs: dict[str, Any],
-    builder: AgentBuilder,
-    previous: dict[str, Any] | None = None,
-    inputs: list[dict[str, str]] | None = None,
-) -> dict[str, Any]:
-    """``run.json``: what ran, with what (input files with their sha256), how to rebuild it."""
-    from omegaconf import OmegaConf
-
-    resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
-    started = (previous or {}).get("started_at", _now())
-    data = {
-        "schema": SCHEMA_VERSION,
-        "status": "running",
-        "reason": None,
-        "experiment": cfg.experiment,
-        "env": {"id": cfg.env.id, "kwargs": env_kwargs},
-        "inputs": input_files(env_kwargs) if inputs is None else inputs,
-        "agent": {"name": builder.name, "parameters": builder.parameters()},
-        "intervention": asdict(cfg.intervention),
-        "seed": cfg.seed,
-        "episodes": cfg.episodes,
-        "max_concurrency": cfg.max_concurrency,
-        "budget_usd": cfg.budget_usd,
-        "config": resolved,
-        "command": sys.argv,
-        "started_at": started,
-        "resumed_at": _now() if previous else None,
-        "versions": versions(),
-        "git": git_revision(),
-        "host": {"python": platform.python_version(), "platform": platform.platform()},
-    }
-    # A key typed into an override (e.g. hydra.job.env_set) would otherwise land in "command".
-    clean: dict[str, Any] = redact(data)
-    return clean
-
-
-def check_resumable(
-    cfg: RunConfig, env_kwargs: dict[str, Any], previous: dict[str, Any], run_dir: Path
-) -> None:
-    """Refuse to resume a run made with another seed, environment, condition or subject.
-
-    Mixing two configurations' episodes in one run would make its proxies meaningless.
-    Keys a manifest lacks (one written by a run that failed early) are not compared.
-
-    Raises:
-        RunDirError: The run in ``run_dir`` was made with a different configuration.
-    """
-    now = {
-        "seed": cfg.seed,
-        "env": {"id": cfg.env.id, "kwargs": env_kwargs},
-        "condition": cfg.intervention.name,
-        "agent": agent_label(cfg.agent),
-    }
-    before: dict[str, Any] = {}
-    if "seed" in previous:
-        before["seed"] = previous["seed"]
-    if isinstance(previous.get("env"), dict):
-        before["env"] = previous["env"]
-    if isinstance(previous.get("intervention"), dict):
-        before["condition"] = previous["intervention"].get("name")
-    config = previous.get("config")
-    if isinstance(config, dict) and isinstance(config.get("agent"), dict):
-        before["agent"] = agent_label(config["agent"])
-    # Compare values as run.json stores them (tuples become lists, inf a string, and so on).
-    now = store.as_stored(now)
-    differs = [key for key in before if before[key] != now[key]]
-    if differs:
-        detail = "; ".join(f"{k}: {before[k]!r} then, {now[k]!r} now" for k in differs)
-        raise RunDirError(
-            f"{run_dir} was made with another configuration ({detail}); resume it with the "
-            "same overrides, or choose another hydra.run.dir / hydra.sweep.dir"
-        )
-    if isinstance(previous.get("inputs"), list):
-        check_same_inputs(previous["inputs"], input_files(env_kwargs), run_dir)
-
-
-def input_files(env_kwargs: dict[str, Any]) -> list[dict[str, str]]:
-    """The files a run reads, named by its environment's arguments (a bank, a prompt table):
-    for each, the argument, the resolved path and the sha256 of the content.
-
-    Any string argument that names an existing file counts (``default`` and the names of
-    shipped banks are the package's own files, pinned by its version).
-    """
-    found: list[dict[str, str]] = []
-
-    def visit(value: Any, key: str) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                visit(v, f"{key}.{k}")
-        elif isinstance(value, list | tuple):
-            for i, v in enumerate(value):
-                visit(v, f"{key}[{i}]")
-        elif isinstance(value, str | Path) and str(value).strip():
-            path = Path(str(value).strip()).expanduser()
-            try:
-                if not path.is_file():
-                    return
-                found.append({"field": key, "path": str(path.resolve()), "sha256": _sha256(path)})
-            except (OSError, ValueError):
-                return  # unreadable: the environment's own check says so
-
-    for name, value in env_kwargs.items():
-        visit(value, f"env.kwargs.{name}")
-    return found
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def check_same_inputs(
-    before: list[dict[str, Any]], now: list[dict[str, str]], run_dir: Path
-) -> None:
-    """Refuse to resume when an input file's content differs from the one the run began with.
-
-    Raises:
-        RunDirError: Naming the first file that differs, then and now.
-    """
-    current = {item["field"]: item for item in now}
-    for item in before:
-        if not isinstance(item, dict) or "field" not in item:
-            continue
-        field = str(item["field"])
-        was = f"{item.get('path')} (sha256 {str(item.get('sha256'))[:12]})"
-        new = current.get(field)
-        if new is None:
-            raise RunDirError(
-                f"{run_dir} was made reading {field}={was}, which this run does not read; "
-                "resume with the same files, or choose another hydra.run.dir / hydra.sweep.dir"
-            )
-        if new["sha256"] != item.get("sha256"):
-            raise RunDirError(
-                f"{run_dir} was made reading {field}={was}, now {new['path']} (sha256 "
-                f"{new['sha256'][:12]}) has other content; resume with the same file, or "
-                "choose another hydra.run.dir / hydra.sweep.dir"
-            )
-
-
 @dataclass(slots=True)
 class CheckedRunDir:
     """What :func:`check_run_dir` found, for the run to go on with.
@@ -705,40 +543,3 @@ def check_run_dir(
             "or choose another hydra.run.dir"
         )
     return CheckedRunDir(episode_steps, previous, records, input_files(env_kwargs))
-
-
-def versions() -> dict[str, str | None]:
-    """Installed versions of the packages a run depends on (without importing them)."""
-    out: dict[str, str | None] = {}
-    for name in ("welfare-sandbox", "gymnasium", "numpy", "hydra-core", "rich", "anthropic"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def git_revision() -> dict[str, Any] | None:
-    """The source checkout's commit and whether it had uncommitted changes, if a checkout."""
-    root = Path(__file__).resolve().parent.parent
-    if not (root / ".git").exists():
-        return None
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if rev.returncode != 0:
-        return None
-    return {"commit": rev.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

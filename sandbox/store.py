@@ -5,7 +5,8 @@ one a line, appended and flushed as they happen), ``metrics.json`` and, for mode
 ``transcripts/``. JSON files are replaced atomically (temporary file, fsync, rename), so each is
 either the old complete version or the new one. ``episodes.jsonl`` only grows; a run killed
 mid-write leaves at most one truncated last line, which every reader here skips. ``run.lock``
-is held (``flock``) by the one process writing the run; it names that process.
+is held (``flock``) by the one process writing the run; it names that process
+(:mod:`sandbox.runlock`, re-exported here).
 
 Readers check that the log agrees with itself (:func:`log_problems`): each episode's steps
 numbered 0, 1, 2... once each, at most one ``episode_end``, after its last step, with the step
@@ -19,12 +20,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import errno
-import fcntl
 import json
 import logging
 import os
-import socket
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -37,13 +35,19 @@ import orjson
 from sandbox import secrets
 from sandbox.errors import RunDirError
 
+# The run's lock was part of this module: its names stay importable from here.
+from sandbox.runlock import FILE_MODE
+from sandbox.runlock import LOCK as LOCK
+from sandbox.runlock import RunLock as RunLock
+from sandbox.runlock import lock_run_dir as lock_run_dir
+from sandbox.runlock import unlock_run_dir as unlock_run_dir
+
 log = logging.getLogger(__name__)
 
 RUN_JSON = "run.json"
 EPISODES = "episodes.jsonl"
 METRICS = "metrics.json"
 TRANSCRIPTS = "transcripts"
-LOCK = "run.lock"
 
 
 class RunWriteError(RunDirError):
@@ -56,18 +60,11 @@ class RunWriteError(RunDirError):
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
-def _file_mode() -> int:
-    """0666 less the process's umask: the mode ``open()`` would give a new file."""
-    umask = os.umask(0o022)  # read it (there is no getter) at import, before any thread runs
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-_FILE_MODE = _file_mode()
-
-
-def dumps_record(record: dict[str, Any]) -> bytes:
+def dumps_record(record: Any) -> bytes:
     """One compact JSON line (UTF-8, no newline) for a record; numpy values become JSON.
+
+    ``record`` is a dict or a record dataclass (:class:`sandbox.records.StepRecord`,
+    :class:`~sandbox.records.EpisodeEnd`: orjson writes their fields in order).
 
     Secrets are scrubbed (:mod:`sandbox.secrets`): a model's note may echo one.
     """
@@ -92,42 +89,51 @@ def _finite(value: Any) -> Any:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON to ``path`` so that readers never see half a file."""
     text = json.dumps(_finite(data), indent=2, ensure_ascii=False, allow_nan=False, default=str)
-    write_text_atomic(path, text + "\n")
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` atomically (see :func:`write_text_atomic`)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text + "\n")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text``: temporary file in the same folder, fsync, rename."""
+    """Replace ``path`` by ``text`` (UTF-8), scrubbed of secrets (see :func:`write_atomic`)."""
+    write_atomic(path, text)
+
+
+def write_atomic(path: Path, data: str | bytes, *, scrub: bool = True, run: bool = False) -> None:
+    """The one atomic writer of the project's files: every whole-file write goes through it.
+
+    A temporary file in the same folder, fsynced, then renamed over ``path``, so that a reader
+    (or a kill, or a full disk) leaves the old complete version or the new one, never half a
+    file. The file gets the mode ``open()`` would give it (0666 less the umask), not
+    ``mkstemp``'s private 0600: results are shared like any file the user makes.
+
+    Args:
+        path: The file to replace (its folder is made if missing).
+        data: Its new content; text is written as UTF-8.
+        scrub: Remove every secret first (:mod:`sandbox.secrets`). Off only to put back a
+            file's exact earlier bytes (a refused command restoring Hydra's files).
+        run: ``path`` is one of a run's files: the error says to resume once it is fixed.
+
+    Raises:
+        RunWriteError: The file cannot be written (one line, with the fix); ``path`` is as
+            it was.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if scrub:
+        raw = secrets.scrub_bytes(raw)  # no secret reaches a file
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise write_error(path, exc, run=False) from None
+        raise write_error(path, exc, run=run) from None
     try:
-        # mkstemp makes the file private (0600); results are shared like any file the user makes.
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(secrets.scrub(text))  # no secret reaches a file (sandbox.secrets)
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise write_error(path, exc, run=False) from None
+        raise write_error(path, exc, run=run) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -472,10 +478,8 @@ def keep_only(path: Path, episodes: set[int]) -> int:
             kept.append(dumps_record(record))
         else:
             dropped += 1
-    try:
-        write_bytes_atomic(path, b"".join(line + b"\n" for line in kept))
-    except OSError as exc:
-        raise write_error(path, exc) from None
+    # Each line was scrubbed as it was dumped.
+    write_atomic(path, b"".join(line + b"\n" for line in kept), scrub=False, run=True)
     return dropped
 
 
@@ -522,153 +526,3 @@ def load_run(path: Path) -> LoadedRun:
     records = read_checked_records(episodes, seed=seed) if episodes.exists() else []
     metrics = read_json(path / METRICS) if (path / METRICS).exists() else None
     return LoadedRun(path, manifest, records, metrics)
-
-
-# -- the run's lock -------------------------------------------------------------------------------
-
-
-class RunLock:
-    """An exclusive ``flock`` on ``<run_dir>/run.lock``, held by the process writing the run.
-
-    Two writers on one run directory would log every episode twice. The lock lives as long as
-    the open file: it is released when the writer closes it or dies (even by ``kill -9``), so a
-    lock left by a dead process never blocks. The file records its holder (pid, host, command,
-    start time) for the message a second writer gets; that record is written only once the
-    holder goes ahead (:meth:`claim`), so a command that is refused leaves the file as it was.
-    The descriptor is not inherited by child processes.
-    """
-
-    def __init__(self, directory: Path, name: str = LOCK) -> None:
-        self.path = Path(directory) / name
-        self._fd: int | None = None
-
-    @property
-    def held(self) -> bool:
-        """Whether this object holds the lock."""
-        return self._fd is not None
-
-    def acquire(self, what: str = "hydra.run.dir") -> None:
-        """Take the lock without waiting.
-
-        Args:
-            what: The setting that chose the directory, for the fix in the message.
-
-        Raises:
-            RunDirError: Another process holds it (the message names that process), or the
-                lock file cannot be made.
-        """
-        if self._fd is not None:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE)
-        except OSError as exc:
-            raise RunDirError(
-                f"cannot lock {self.path.parent}: {exc.strerror or exc}; choose a writable {what}"
-            ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = _read_holder(fd)
-            os.close(fd)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise RunDirError(
-                    f"cannot lock {self.path}: {exc.strerror or exc} (the filesystem may not "
-                    f"support flock); choose another {what}"
-                ) from None
-            raise RunDirError(
-                f"{self.path.parent} is being written by another wsb run ({holder}); wait for "
-                f"it to end or stop it, or choose another {what}"
-            ) from None
-        self._fd = fd
-
-    def claim(self) -> None:
-        """Record this process as the holder (call once the run goes ahead)."""
-        if self._fd is None:
-            return
-        info = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "command": " ".join(
-                sys.argv if sys.argv[:1] == ["wsb run"] else ["wsb", *sys.argv[1:]]
-            ),
-            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        data = secrets.scrub_bytes((json.dumps(info) + "\n").encode())  # argv may hold a URL
-        with contextlib.suppress(OSError):  # the lock holds without the note
-            os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, data, 0)
-
-    def release(self) -> None:
-        """Let the lock go (closing the file releases it)."""
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
-
-
-def _read_holder(fd: int) -> str:
-    try:
-        raw = os.pread(fd, 4096, 0)
-        info = json.loads(raw.decode("utf-8", "replace") or "{}")
-    except (OSError, ValueError):
-        info = {}
-    if not isinstance(info, dict) or "pid" not in info:
-        pid = _flock_holder(fd)
-        if pid is None:
-            return "a process that has not said which yet"
-        try:
-            raw_cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-            command = " ".join(part.decode("utf-8", "replace") for part in raw_cmd.split(b"\0"))
-        except OSError:
-            command = "?"
-        info = {"pid": pid, "host": socket.gethostname(), "since": "?", "command": command.strip()}
-    command = str(info.get("command", "?"))
-    if len(command) > 120:
-        command = command[:117] + "..."
-    where = f"pid {info.get('pid')} on {info.get('host', '?')} since {info.get('since', '?')}"
-    return f"{where}: {command}"
-
-
-def _flock_holder(fd: int) -> int | None:
-    """The pid holding a ``flock`` on ``fd``'s file, from ``/proc/locks`` (Linux, same host)."""
-    try:
-        stat = os.fstat(fd)
-        text = Path("/proc/locks").read_text()
-    except OSError:
-        return None
-    want = f":{stat.st_ino} "
-    for line in text.splitlines():
-        fields = line.split()
-        # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
-        found = len(fields) >= 6 and fields[1] == "FLOCK" and f"{fields[5]} ".endswith(want)
-        if found and fields[4].isdigit():
-            return int(fields[4])
-    return None
-
-
-#: Locks this process holds, by resolved directory (``flock`` is per open file: taking the same
-#: lock twice in one process through two descriptors would refuse ourselves).
-_HELD: dict[tuple[Path, str], RunLock] = {}
-
-
-def lock_run_dir(directory: Path, what: str = "hydra.run.dir", name: str = LOCK) -> RunLock:
-    """This process's lock on ``directory``, taken now unless it already holds it.
-
-    Raises:
-        RunDirError: Another process holds it.
-    """
-    key = (Path(directory).resolve(), name)
-    lock = _HELD.get(key)
-    if lock is None or not lock.held:
-        lock = RunLock(Path(directory), name)
-        lock.acquire(what)
-        _HELD[key] = lock
-    return lock
-
-
-def unlock_run_dir(directory: Path, name: str = LOCK) -> None:
-    """Release this process's lock on ``directory``, if it holds one."""
-    lock = _HELD.pop((Path(directory).resolve(), name), None)
-    if lock is not None:
-        lock.release()

@@ -293,3 +293,38 @@ def test_log_problems_finds_each_kind_of_valid_json_damage(damage, expected):
         records[2], records[0] = records[0], records[2]
     problems = store.log_problems(list(enumerate(records, 1)), seed=10)
     assert problems and expected in problems[0], problems
+
+
+def test_the_sweep_budget_ledger_is_written_like_every_other_file(tmp_path):
+    """One atomic writer: the ledger gets the mode open() gives (it was mkstemp's private 0600)
+    and no secret reaches it."""
+    from sandbox import secrets
+    from sandbox.budget import LEDGER, Budget
+
+    secret = "sk-ant-ledger-test-0123456789abcdef"
+    secrets.register(secret)
+    budget = Budget(1.0, ledger=tmp_path / LEDGER, run=f"job {secret}")
+    budget.settle(budget.reserve(0.01), 0.005)
+    ledger = tmp_path / LEDGER
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert ledger.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert secret not in ledger.read_text()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_failed_atomic_write_leaves_the_old_file_and_says_so_in_one_line(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text("old\n")
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100, limit[1]))
+    try:
+        with pytest.raises(store.RunWriteError) as caught:
+            store.write_atomic(path, "x" * 1000)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+        signal.signal(signal.SIGXFSZ, previous)
+    assert path.read_text() == "old\n"
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert "\n" not in str(caught.value) and "Fix:" in str(caught.value)

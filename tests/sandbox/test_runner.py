@@ -163,3 +163,35 @@ def test_an_agent_failure_ends_its_episode_only(compose_cfg, tmp_path, monkeypat
     assert ends[1]["reason"] in ("truncated", "exit") and ends[2]["reason"] in ("truncated", "exit")
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     assert manifest["status"] == "partial" and "errored" in manifest["reason"]
+
+
+def test_every_line_the_runner_writes_is_a_typed_record(compose_cfg, tmp_path):
+    """The log is written from records.StepRecord / EpisodeEnd: each line reads back into its
+    dataclass and encodes to the very same bytes (no field the dataclass does not declare)."""
+    from sandbox.records import EpisodeEnd, StepRecord
+
+    _run(compose_cfg("episodes=3", "seed=5"), tmp_path / "run")
+    lines = (tmp_path / "run" / "episodes.jsonl").read_bytes().splitlines()
+    kinds = {"step": StepRecord, "episode_end": EpisodeEnd}
+    for line in lines:
+        record = json.loads(line)
+        typed = kinds[record["type"]](**record)
+        assert store.dumps_record(typed) == line
+        assert typed.as_dict() == record
+    assert lines[0].startswith(b'{"type":"step","episode":')
+
+
+def test_run_json_is_the_typed_versioned_manifest(compose_cfg, tmp_path):
+    import dataclasses
+
+    from sandbox.manifest import RunManifest
+    from sandbox.records import SCHEMA_VERSION
+
+    _run(compose_cfg("episodes=2"), tmp_path / "run")
+    data = json.loads((tmp_path / "run" / "run.json").read_text())
+    names = [f.name for f in dataclasses.fields(RunManifest)]
+    assert list(data)[:3] == ["schema", "status", "reason"] and set(data) == set(names)
+    assert data["schema"] == SCHEMA_VERSION and data["episodes_finished"] == 2
+    assert RunManifest(**data).as_dict() == data
+    doc = RunManifest.__doc__ or ""
+    assert all(f"        {name}: " in doc for name in names)  # a docstring on every field
