@@ -8,10 +8,9 @@ reads only what is new.
   middle of a line: the partial line is kept and completed by the next read, never an error.
   A file that shrinks or is replaced (a resumed run rewrites it) is read again from the start.
 - :class:`RunWatch` turns new records into what the views show: the latest step of each
-  episode in flight, running proxies over finished episodes (the tally of
-  :mod:`sandbox.metrics.tally` that ``metrics.json`` is computed from, with its Wilson
-  intervals), self-reports in order, tokens and
-  cost, progress against ``run.json``'s planned episodes, and an ETA.
+  episode in flight, running proxies over finished episodes (the tally ``metrics.json`` is
+  computed from, :mod:`sandbox.metrics.tally`), self-reports in order, tokens and cost,
+  progress against ``run.json``'s planned episodes, and an ETA.
 - :class:`SweepWatch` lists the job directories as they appear (whatever the launcher) and
   keeps one :class:`JobRow` per job: from ``metrics.json`` once the job has finished, from a
   :class:`RunWatch` while it runs.
@@ -37,8 +36,9 @@ import orjson
 from sandbox import store
 from sandbox.display.headline import Headline, design_headlines
 from sandbox.errors import RunDirError
+from sandbox.metrics.counts import Counts
 from sandbox.metrics.stats import Rate
-from sandbox.metrics.tally import Counts, EpisodeTally, RunTally
+from sandbox.metrics.tally import EpisodeTally, RunTally
 from sandbox.records import as_dict, as_list  # noqa: F401  (re-exported for the views)
 from sandbox.sweepdir import (
     SUMMARY_JSON,
@@ -127,10 +127,7 @@ class InFlight:
     latest: dict[str, Any] | None = None
     ratings_seen: int = 0
 
-    @property
-    def tally(self) -> Counts:
-        """Its counts so far."""
-        return self.source.live_counts()
+    tally = property(lambda self: self.source.live_counts(), doc="Its counts so far.")
 
 
 class RunWatch:
@@ -286,8 +283,7 @@ class RunWatch:
 
     def token_split(self) -> tuple[int, int]:
         """``(uncached, cached)`` tokens so far (finished episodes and steps in flight)."""
-        counts = self.run.live_counts()
-        return counts.uncached_tokens, counts.cached_tokens
+        return self.run.live_counts().uncached_tokens, self.run.live_counts().cached_tokens
 
     def cost_usd(self) -> float | None:
         """Cost so far, or ``None`` when a price was unknown."""
