@@ -39,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import gymnasium
+from step_overhead import cartpole_step_s  # this folder is on sys.path when run as a script
 
 HERE = Path(__file__).resolve().parent
 
@@ -69,18 +69,6 @@ def steps_logged(run_dir: Path) -> int:
         return sum(1 for line in log if json.loads(line).get("type") == "step")
 
 
-def cartpole_step_s(steps: int = 20_000) -> float:
-    """Seconds a CartPole-v1 step takes through ``gymnasium.make``'s wrappers."""
-    env = gymnasium.make("CartPole-v1")
-    env.reset(seed=0)
-    start = time.perf_counter()
-    for i in range(steps):
-        _, _, terminated, truncated, _ = env.step(i % 2)
-        if terminated or truncated:
-            env.reset()
-    return (time.perf_counter() - start) / steps
-
-
 def step_row(tmp: Path) -> tuple[str, str, str, bool]:
     """Row 1: the slope of ``episodes=400`` over ``episodes=1``, against CartPole."""
     cmd = [*wsb(), "run", "display=none"]
@@ -91,7 +79,7 @@ def step_row(tmp: Path) -> tuple[str, str, str, bool]:
             run = tmp / f"slope-{episodes}-{repeat}"
             walls[episodes].append(timed([*cmd, f"episodes={episodes}", f"hydra.run.dir={run}"])[0])
             steps[episodes] = steps_logged(run)
-    cartpole = statistics.median(cartpole_step_s() for _ in range(3))
+    cartpole = statistics.median(cartpole_step_s(20_000) for _ in range(3))
     slope = (statistics.median(walls[400]) - statistics.median(walls[1])) / (steps[400] - steps[1])
     ratio = slope / cartpole
     return (
@@ -180,19 +168,24 @@ def main() -> None:
     wanted = set((args.only or "step,one,report,sweep,memory").split(","))
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"on {os.cpu_count()} cores")  # fmt: skip
-    rows = []
+    rows: list[tuple[str, str, str, bool]] = []
+
+    def measured(row: tuple[str, str, str, bool]) -> None:
+        rows.append(row)
+        print(f"  {row[0]}: {row[1]}", flush=True)  # as it comes: the long rows take minutes
+
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         if "one" in wanted:
-            rows.append(one_episode_row(tmp))
+            measured(one_episode_row(tmp))
         if "step" in wanted:
-            rows.append(step_row(tmp))
+            measured(step_row(tmp))
         if "report" in wanted:
-            rows.append(report_row(tmp, args.report_episodes))
+            measured(report_row(tmp, args.report_episodes))
         if "sweep" in wanted:
-            rows.append(sweep_row(tmp, args.sweep_runs))
+            measured(sweep_row(tmp, args.sweep_runs))
     if "memory" in wanted:
-        rows.append(memory_row(args.memory_episodes))
+        measured(memory_row(args.memory_episodes))
     print(f"load average at end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     width = max(len(r[0]) for r in rows)
     for what, figure, target, met in rows:
