@@ -9,6 +9,11 @@ every call writes O(steps^2) bytes per episode; one that appends writes O(steps)
 printed: what gzip would make of the kept files (for the choice not to compress them).
 
     python benchmarks/transcript_bytes.py [--episodes 64] [--steps 20] [--latency-ms 50]
+
+Measured on the 2-core dev machine, 64 episodes, 50 ms latency: the earlier writer (whole file
+rewritten after every call, on a thread) wrote 23.65 MB for 2.15 MB kept at 20 calls an episode
+(11.0x) and 82.03 MB for 4.19 MB at 40 (19.6x); appending writes 4.32 MB (2.01x) and 8.45 MB
+(2.02x). gzip would keep 14x less; the files stay plain JSON (see sandbox/agents/transcripts.py).
 """
 
 from __future__ import annotations
