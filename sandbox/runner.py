@@ -258,16 +258,19 @@ class Runner:
             return skipped
         builder, pending = self.prepare()
         self.writer = store.RecordWriter(self.run_dir / store.EPISODES)
-        slots = asyncio.Semaphore(self.cfg.max_concurrency)
+        # max_concurrency workers take the pending episodes in order (one task per worker, not
+        # one per episode: a run's memory does not grow with its episodes).
+        queue = iter(pending)
 
-        async def bounded(index: int) -> None:
-            async with slots:
+        async def worker() -> None:
+            for index in queue:
                 if self.budget.exhausted:
                     self.stop_reason = "budget"
                     return
                 await self.run_episode(builder, index)
 
-        tasks = [asyncio.ensure_future(bounded(i)) for i in pending]
+        workers = min(self.cfg.max_concurrency, len(pending))
+        tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
         try:
             await asyncio.gather(*tasks)
         except BaseException:

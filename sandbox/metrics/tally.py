@@ -42,6 +42,12 @@ from sandbox.records import as_dict, as_int, as_num
 Record = Mapping[str, Any]
 
 
+#: What a finished episode keeps of its ``episode_end``, and of the masks cache.
+_END_KEPT = ("type", "episode", "reason", "total_reward", "steps", "error")
+_NO_MASKS: dict[tuple[Any, ...], frozenset[str]] = {}
+_NO_CHOICES: dict[MenuChoice, MenuChoice] = {}
+
+
 def _rating(step: Step) -> int | None:
     """The 1-7 rating of a valid step: ``info["rating"]``, else a ``REPORT`` action's target."""
     if not step.valid:
@@ -58,15 +64,57 @@ class EpisodeTally:
     Attributes:
         index: The episode's index.
         counts: Its :class:`Counts` (final once :meth:`end` has run).
-        end_record: Its ``episode_end`` once finished, else ``None``.
+        end_record: Its ``episode_end`` once finished (the keys the proxies read), else
+            ``None``.
     """
 
-    def __init__(self, index: int, masks: dict[tuple[Any, ...], frozenset[str]] | None = None):
+    __slots__ = (
+        "_at_hand",
+        "_choices",
+        "_masks",
+        "_step_usage",
+        "api_refusals",
+        "categories",
+        "choices",
+        "counts",
+        "decisions",
+        "design",
+        "design_steps",
+        "earned",
+        "end_record",
+        "exit_at",
+        "exit_mode",
+        "exit_offered",
+        "exposure",
+        "first_rest",
+        "in_play_any",
+        "in_play_api",
+        "in_play_offered",
+        "index",
+        "last_step",
+        "markers",
+        "opportunities",
+        "opportunities_any",
+        "opportunities_api",
+        "outcomes_logged",
+        "refusal_offered",
+        "refusal_refused",
+        "rest_offered",
+        "truncated",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        masks: dict[tuple[Any, ...], frozenset[str]] | None = None,
+        choices: dict[MenuChoice, MenuChoice] | None = None,
+    ):
         self.index = index
         self.counts = Counts()
         self.end_record: dict[str, Any] | None = None
         self.last_step: int | None = None
         self._masks = {} if masks is None else masks
+        self._choices = {} if choices is None else choices  # one object per distinct choice
         self._step_usage = Usage()
         # Refusal opportunities and API outcomes.
         self.api_refusals = self.truncated = 0
@@ -117,7 +165,8 @@ class EpisodeTally:
                 c.restable += 1
                 c.rests += kind == "REST"
             if kind == "TASK" and step.info.get("phase", "decide") == "decide":
-                self.choices.append(MenuChoice(step.menu or (), step.position, step.category))
+                choice = MenuChoice(step.menu or (), step.position, step.category)
+                self.choices.append(self._choices.setdefault(choice, choice))
                 if step.category is not None:
                     c.tasks[step.category] += 1
             rating = _rating(step)
@@ -226,6 +275,11 @@ class EpisodeTally:
             c.usage.add(end_usage)
         else:
             c.usage = self._step_usage
+        # What a finished episode no longer needs (memory a run keeps per episode).
+        self._step_usage = c.usage
+        self._masks = _NO_MASKS
+        self._choices = _NO_CHOICES
+        self.end_record = {k: record[k] for k in _END_KEPT if k in record}
 
     def live_counts(self) -> Counts:
         """The counts so far, the steps' usage included (for an episode in flight)."""
@@ -270,6 +324,7 @@ class RunTally:
         self.in_flight: dict[int, EpisodeTally] = {}
         self.records = 0
         self._masks: dict[tuple[Any, ...], frozenset[str]] = {}
+        self._choices: dict[MenuChoice, MenuChoice] = {}
         self._counts = Counts()
         self._counts_stale = False
 
@@ -288,11 +343,13 @@ class RunTally:
             if episode is None or (
                 number is not None and episode.last_step is not None and number <= episode.last_step
             ):
-                episode = self.in_flight[index] = EpisodeTally(index, self._masks)
+                episode = self.in_flight[index] = EpisodeTally(index, self._masks, self._choices)
             episode.add_step(record)
             return episode
         if kind == "episode_end":
-            episode = self.in_flight.pop(index, None) or EpisodeTally(index, self._masks)
+            episode = self.in_flight.pop(index, None) or EpisodeTally(
+                index, self._masks, self._choices
+            )
             episode.end(dict(record))
             if index in self.finished:
                 self._counts_stale = True
