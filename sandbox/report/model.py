@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.errors import SandboxError
+from sandbox.records import as_num
 
 #: Version of the report's JSON shape; the major part changes when a key changes meaning.
 REPORT_SCHEMA = "report/1.0"
@@ -211,11 +212,10 @@ class Report:
 
 
 def as_number(value: Any) -> float | None:
-    """``value`` as a finite float, or ``None`` (booleans and non-numbers are not numbers)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    """``value`` as a finite float, or ``None`` (booleans and non-numbers are not numbers; the
+    record reader :func:`sandbox.records.as_num`, less NaN and infinities)."""
+    number = as_num(value)
+    return number if number is not None and math.isfinite(number) else None
 
 
 def as_count(value: Any) -> int | None:
