@@ -137,7 +137,7 @@ def proxy_rows(tally: RunningProxies, *, compact: bool = False) -> list[tuple[st
         ("refusal rate", _rate(tally.refusals, tally.refusable, compact)),
         ("rest rate", _rate(tally.rests, tally.restable, compact)),
         ("exit choices", str(tally.exits) if tally.exit_offered else "not offered"),
-        ("invalid actions", _rate(tally.invalid, tally.steps, compact)),
+        ("invalid actions", _rate(tally.invalid, tally.actions, compact)),
     ]
     if tally.ratings:
         mean = sum(tally.ratings) / len(tally.ratings)
