@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from sandbox import store
+from sandbox.metrics.compute import metrics_of
 from sandbox.metrics.tally import RunTally
 
 
@@ -53,7 +54,7 @@ def main() -> None:
         t0 = time.perf_counter()
         tally = RunTally().add_all(store.iter_records(path))
         t1 = time.perf_counter()
-        tally.metrics()
+        metrics_of(tally)
         t2 = time.perf_counter()
         steps = tally.counts.steps
     print(f"wsb run episodes={episodes} display=none" + (f" day_length={day}" if day else ""))

@@ -419,7 +419,9 @@ class Runner:
             status, reason = "partial", "budget_usd reached"
         elif len(finished) < self.cfg.episodes:
             status, reason = "partial", f"{self.cfg.episodes - len(finished)} episodes errored"
-        metrics = self.tally.metrics(run=self.manifest.as_dict())
+        from sandbox.metrics.compute import metrics_of  # numpy's fits: only when finishing
+
+        metrics = metrics_of(self.tally, run=self.manifest.as_dict())
         metrics["condition"] = self.cfg.intervention.name
         store.write_json_atomic(self.run_dir / store.METRICS, metrics)
         self.manifest.finished(

@@ -404,12 +404,6 @@ class RunTally:
         """Finished episodes whose end reason is not in ``rerun``."""
         return {i for i, e in self.finished.items() if e.reason not in rerun}
 
-    def metrics(self, *, run: dict | None = None) -> dict[str, Any]:
-        """``metrics.json`` of the finished episodes (see :mod:`sandbox.metrics.compute`)."""
-        from sandbox.metrics.compute import metrics_of
-
-        return metrics_of(self, run=run)
-
 
 def group_episodes(records: Iterable[Any]) -> tuple[list[EpisodeTally], int]:
     """The finished episodes of some records, by index, and the number seen unfinished."""

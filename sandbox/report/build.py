@@ -9,6 +9,7 @@ from typing import Any
 
 from sandbox import store
 from sandbox.display.safe import one_line
+from sandbox.metrics.compute import metrics_of
 from sandbox.metrics.stats import min_detectable_effect
 from sandbox.metrics.tally import RunTally
 from sandbox.report.effects import effects_against, per_episode_values
@@ -192,7 +193,7 @@ def _load_condition(
     tally = RunTally().add_all(loaded.records)  # the tally metrics.json was computed from
     episodes = tally.episodes()
     if metrics is None:
-        metrics = tally.metrics(run=loaded.manifest) if loaded.records else {}
+        metrics = metrics_of(tally, run=loaded.manifest) if loaded.records else {}
     cats = categories
     if cats is None:
         cats = sorted((metrics.get("choice_share") or {}).keys())

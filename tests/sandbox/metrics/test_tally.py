@@ -12,6 +12,7 @@ import pytest
 from sandbox import runner, store
 from sandbox.display.base import NullDisplay
 from sandbox.metrics import compute_metrics
+from sandbox.metrics.compute import metrics_of
 from sandbox.metrics.tally import RunTally
 
 
@@ -60,7 +61,7 @@ def test_episodes_ending_out_of_order_give_the_same_figures_to_the_last_digit():
     a = RunTally().add_all(in_order)
     b = RunTally().add_all(interleaved)
     assert a.counts.cost_usd == b.counts.cost_usd
-    assert a.metrics() == b.metrics()
+    assert metrics_of(a) == metrics_of(b)
     assert compute_metrics(interleaved) == compute_metrics(in_order)
     assert b.counts.exit_offered == len(costs)  # exit offers per episode, not per step
 
@@ -74,7 +75,7 @@ def test_merged_tallies_count_what_one_tally_of_both_counts():
     whole = RunTally().add_all(first + shifted)
     assert merged.counts.refusal_rate() == whole.counts.refusal_rate()
     assert merged.counts.tokens == whole.counts.tokens == 12 * (9 + 11)  # 12 a step
-    assert merged.metrics() == whole.metrics()
+    assert metrics_of(merged) == metrics_of(whole)
 
 
 def test_a_step_numbered_again_starts_a_new_attempt_of_its_episode():
@@ -83,7 +84,7 @@ def test_a_step_numbered_again_starts_a_new_attempt_of_its_episode():
     tally = RunTally().add_all(stale + rerun)
     assert tally.unfinished == 0
     assert tally.counts.steps == len(rerun) - 1
-    assert tally.metrics() == compute_metrics(rerun)
+    assert metrics_of(tally) == compute_metrics(rerun)
 
 
 def test_finish_computes_metrics_without_reading_the_log_again(compose_cfg, tmp_path, monkeypatch):
