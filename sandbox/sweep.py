@@ -17,6 +17,7 @@ from typing import Any
 from sandbox import store
 from sandbox.budget import LEDGER, read_ledger
 from sandbox.errors import BudgetExceeded
+from sandbox.metrics.rates import HEADLINE_RATES
 from sandbox.sweepdir import (
     OPERATIONAL_KEYS,
     SUMMARY_CSV,
@@ -37,17 +38,6 @@ __all__ = [
     "job_row",
     "write_summary",
 ]
-
-#: Rates reported per job, as value and interval.
-HEADLINE_RATES = (
-    "refusal_rate",
-    "rest_rate",
-    "exit_rate",
-    "invalid_action_rate",
-    "api_refusal_rate",
-    "any_refusal_rate",
-    "truncation_rate",
-)
 
 
 def job_row(job: Path, name: str | None = None) -> dict[str, Any]:

@@ -79,6 +79,19 @@ class Step:
     decision: bool
 
 
+#: The rates every run reports at the top of ``metrics.json`` (value, interval, n): the sweep
+#: summary's columns and the report's proportions both read this one list.
+HEADLINE_RATES = (
+    "refusal_rate",
+    "rest_rate",
+    "exit_rate",
+    "invalid_action_rate",
+    "api_refusal_rate",
+    "any_refusal_rate",
+    "truncation_rate",
+)
+
+
 def _read_mask(raw: Any, cache: dict[tuple[Any, ...], frozenset[str]]) -> frozenset[str]:
     """The mask as a set of upper-case names; a run repeats a few masks, so they are cached."""
     if not isinstance(raw, list):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.errors import SandboxError
+from sandbox.metrics.rates import HEADLINE_RATES
 from sandbox.records import as_num
 
 #: Version of the report's JSON shape; the major part changes when a key changes meaning.
@@ -18,14 +19,7 @@ FORMATS = ("table", "md", "csv", "json", "html")
 PLOTS_HINT = "pip install 'welfare-sandbox[plots]'"
 
 #: Per-episode proxies whose values are proportions (0-1), for the minimum detectable effect.
-PROPORTIONS = (
-    "refusal_rate",
-    "rest_rate",
-    "exit_rate",
-    "invalid_action_rate",
-    "api_refusal_rate",
-    "any_refusal_rate",
-)
+PROPORTIONS = HEADLINE_RATES
 
 
 class ReportError(SandboxError):
