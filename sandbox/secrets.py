@@ -57,8 +57,10 @@ MIN_SECRET_LENGTH = 8
 #: A URL's scheme and userinfo: everything between ``scheme://`` and the last ``@`` before the
 #: host ends (``/``, ``?``, ``#``, white space or a quote). Greedy, so that a password holding a
 #: raw ``@`` is removed whole, as ``urllib.parse`` would split it. Both parts are bounded, so
-#: that a long run of letters costs linear time, not quadratic.
-_USERINFO = r"""([A-Za-z][A-Za-z0-9+.\-]{0,31}://)[^\s/?#"'<>\\]{1,2048}@"""
+#: that a long run of letters costs linear time, not quadratic. Hydra escapes ``:`` in the
+#: overrides it writes (``.hydra/overrides.yaml``, job names, summaries): ``http\://u\:p@h``
+#: is a URL with credentials too.
+_USERINFO = r"""([A-Za-z][A-Za-z0-9+.\-]{0,31}\\?://)(?:[^\s/?#"'<>\\]|\\:){1,2048}@"""
 _USERINFO_TEXT = re.compile(_USERINFO)
 _USERINFO_BYTES = re.compile(_USERINFO.encode("ascii"))
 _REPLACE_TEXT = r"\g<1>" + REDACTED + "@"

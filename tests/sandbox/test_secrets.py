@@ -256,3 +256,12 @@ def test_run_log_and_stderr_warnings_carry_no_secret(tmp_path, monkeypatch, caps
             logging.getLogger().removeHandler(handler)
     assert "lab-secret-value-0042" not in (tmp_path / "run.log").read_text()
     assert "lab-secret-value-0042" not in capsys.readouterr().err
+
+
+def test_a_url_with_credentials_is_redacted_in_hydras_escaped_form_too():
+    from sandbox.secrets import scrub, scrub_bytes
+
+    escaped = r"agent.base_url=http\://alice\:s3cret-pw-77@127.0.0.1\:4161"
+    assert scrub(escaped) == r"agent.base_url=http\://[redacted]@127.0.0.1\:4161"
+    assert scrub_bytes(escaped.encode()) == scrub(escaped).encode()
+    assert scrub(r"a \: b") == r"a \: b"

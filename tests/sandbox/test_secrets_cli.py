@@ -161,3 +161,33 @@ def test_a_base_url_with_credentials_is_written_nowhere(make_fake_api, tmp_path)
     assert f"agent.base_url=http://[redacted]@{host}" in overrides
     assert "postgres://[redacted]@db:5432/x" in (run_dir / ".hydra" / "hydra.yaml").read_text()
     assert _leaks([run_dir], [result.stdout + result.stderr]) == []
+
+
+@pytest.mark.slow
+def test_a_base_url_with_credentials_is_not_in_a_sweeps_job_directory_names(
+    make_fake_api, tmp_path
+):
+    # Hydra names a job's directory after its overrides: a swept base URL would put its
+    # password into a path, which no file scrubber sees.
+    url = make_fake_api()
+    with_password = url.replace("http://", f"http://alice:{URL_PASSWORD}@")
+    sweep_dir = tmp_path / "sweep"
+    result = _wsb(
+        [
+            "run",
+            "-m",
+            "agent=claude",
+            "episodes=1",
+            "env.kwargs.day_length=1",
+            "agent.max_retries=0",
+            "agent.cache=off",
+            f"agent.base_url={with_password}",
+            "intervention=none,rest_breaks",
+            f"hydra.sweep.dir={sweep_dir}",
+            "display=plain",
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 3, result.stderr  # partial: every episode errored (401)
+    assert len([p for p in sweep_dir.iterdir() if p.is_dir()]) == 2
+    assert _leaks([sweep_dir], [result.stdout + result.stderr]) == []
