@@ -429,6 +429,19 @@ def tolerate_inconsistent_logs() -> Iterator[None]:
         _TOLERATE.reset(token)
 
 
+def run_log_problems(run_dir: Path) -> list[str]:
+    """:func:`log_problems` of a run directory's log, with the seed its ``run.json`` gives
+    (for readers that show a run and must say when its log contradicts itself)."""
+    try:
+        seed = read_json(run_dir / RUN_JSON).get("seed")
+    except (RunDirError, AttributeError):
+        seed = None
+    path = run_dir / EPISODES
+    if not path.is_file():
+        return []
+    return log_problems(list(iter_numbered(path)), seed=seed if isinstance(seed, int) else None)
+
+
 def read_checked_records(path: Path, *, seed: int | None = None) -> list[dict[str, Any]]:
     """The records of ``path``, refused if they contradict each other.
 

@@ -519,12 +519,29 @@ def watch(
             RichRunView(console, live=live) if rich else PlainRunView(_text_io(console))
         )
         follow_run(path, run_view_, interval=interval, once=once)
+        runs = [Path(path)]
     else:
         sweep_view_: RichSweepView | PlainSweepView = (
             RichSweepView(console, live=live) if rich else PlainSweepView(_text_io(console))
         )
         follow_sweep(path, sweep_view_, interval=interval, once=once)
-    return 0
+        runs = job_dirs(Path(path))
+    return _say_contradictions(runs, console)
+
+
+def _say_contradictions(runs: list[Path], console: Console) -> int:
+    """After the view: a log that contradicts itself (a duplicated line, a second end, an
+    edited episode id) is said in one line per run, and the status is 2; else 0."""
+    from sandbox.store import LogContradiction, run_log_problems
+
+    status = 0
+    for run_dir in runs:
+        problems = run_log_problems(run_dir)
+        if problems:
+            error = LogContradiction(run_dir / "episodes.jsonl", problems)
+            console.print(Text(f"warning: {one_line(str(error), 600)}", style="bold red"))
+            status = 2
+    return status
 
 
 def _fresh(path: Path) -> bool:
