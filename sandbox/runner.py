@@ -268,6 +268,9 @@ class Runner:
                     self.stop_reason = "budget"
                     return
                 await self.run_episode(builder, index)
+                # A simulated subject never waits, so nothing above gives the event loop a turn:
+                # without this, Ctrl-C (delivered through the loop) waits for the whole run.
+                await asyncio.sleep(0)
 
         workers = min(self.cfg.max_concurrency, len(pending))
         tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
