@@ -36,7 +36,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, AnyStr, Generic
 from urllib.parse import quote, unquote, urlsplit
 
 #: What a secret is replaced by.
@@ -69,17 +69,41 @@ _REDACTED_BYTES = REDACTED.encode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
-class _Needles:
-    """The strings to remove, longest first (so a value holding another is removed whole).
+class _Side(Generic[AnyStr]):
+    """The strings to remove in one type (``str`` or UTF-8 ``bytes``), longest first (so a value
+    holding another is removed whole), and how that type spells the redaction.
 
     With more than :data:`_LOOP_AT_MOST` of them, one alternation (tried longest first) finds
     them all in one pass; a few are faster found one by one.
     """
 
-    text: tuple[str, ...]
-    data: tuple[bytes, ...]
-    text_re: re.Pattern[str] | None
-    data_re: re.Pattern[bytes] | None
+    needles: tuple[AnyStr, ...]
+    pattern: re.Pattern[AnyStr] | None
+    redacted: AnyStr
+    userinfo: re.Pattern[AnyStr]
+    userinfo_replacement: AnyStr
+    at: AnyStr
+    scheme: AnyStr
+
+    def scrub(self, value: AnyStr) -> AnyStr:
+        if self.pattern is not None:
+            if self.pattern.search(value):
+                value = self.pattern.sub(self.redacted, value)
+        else:
+            for needle in self.needles:
+                if needle in value:
+                    value = value.replace(needle, self.redacted)
+        if self.at in value and self.scheme in value:
+            value = self.userinfo.sub(self.userinfo_replacement, value)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Needles:
+    """The secrets as text and as bytes."""
+
+    text: _Side[str]
+    data: _Side[bytes]
 
 
 _LOOP_AT_MOST = 3
@@ -135,11 +159,13 @@ def _build() -> _Needles:
     spelled = {v for value in values for v in _variants(value) if _is_secret(v)}
     ordered = tuple(sorted(spelled, key=lambda s: (-len(s), s)))
     data = tuple(s.encode("utf-8") for s in ordered)
-    if len(ordered) <= _LOOP_AT_MOST:
-        return _Needles(ordered, data, None, None)
-    text_re = re.compile("|".join(re.escape(s) for s in ordered))
-    data_re = re.compile(b"|".join(re.escape(s) for s in data))
-    return _Needles(ordered, data, text_re, data_re)
+    few = len(ordered) <= _LOOP_AT_MOST
+    text_re = None if few else re.compile("|".join(re.escape(s) for s in ordered))
+    data_re = None if few else re.compile(b"|".join(re.escape(s) for s in data))
+    return _Needles(
+        _Side(ordered, text_re, REDACTED, _USERINFO_TEXT, _REPLACE_TEXT, "@", "://"),
+        _Side(data, data_re, _REDACTED_BYTES, _USERINFO_BYTES, _REPLACE_BYTES, b"@", b"://"),
+    )
 
 
 def _current() -> _Needles:
@@ -178,37 +204,17 @@ def register(*values: str) -> None:
 
 def secret_values() -> tuple[str, ...]:
     """Every string :func:`scrub` removes, longest first (for tests and diagnostics)."""
-    return _current().text
+    return _current().text.needles
 
 
 def scrub(text: str) -> str:
     """``text`` with every secret value and every URL's userinfo replaced by ``[redacted]``."""
-    needles = _current()
-    if needles.text_re is not None:
-        if needles.text_re.search(text):
-            text = needles.text_re.sub(REDACTED, text)
-    else:
-        for needle in needles.text:
-            if needle in text:
-                text = text.replace(needle, REDACTED)
-    if "@" in text and "://" in text:
-        text = _USERINFO_TEXT.sub(_REPLACE_TEXT, text)
-    return text
+    return _current().text.scrub(text)
 
 
 def scrub_bytes(data: bytes) -> bytes:
     """:func:`scrub` for UTF-8 bytes (a JSON line about to be appended)."""
-    needles = _current()
-    if needles.data_re is not None:
-        if needles.data_re.search(data):
-            data = needles.data_re.sub(_REDACTED_BYTES, data)
-    else:
-        for needle in needles.data:
-            if needle in data:
-                data = data.replace(needle, _REDACTED_BYTES)
-    if b"@" in data and b"://" in data:
-        data = _USERINFO_BYTES.sub(_REPLACE_BYTES, data)
-    return data
+    return _current().data.scrub(data)
 
 
 def redact(value: Any) -> Any:

@@ -3,10 +3,11 @@
 A watcher never talks to the process it watches: it polls the run directory with sleeps and
 reads only what is new.
 
-- :class:`LineTail` follows ``episodes.jsonl`` by byte offset. The writer flushes whole lines
-  (at least every 50 ms, and at once at an episode's end), but a read can still land in the
-  middle of a line: the partial line is kept and completed by the next read, never an error.
-  A file that shrinks or is replaced (a resumed run rewrites it) is read again from the start.
+- :class:`~sandbox.linetail.LineTail` follows ``episodes.jsonl`` by byte offset. The writer
+  flushes whole lines (at least every 50 ms, and at once at an episode's end), but a read can
+  still land in the middle of a line: the partial line is kept and completed by the next read,
+  never an error. A file that shrinks or is replaced (a resumed run rewrites it) is read again
+  from the start.
 - :class:`RunWatch` turns new records into what the views show: the latest step of each
   episode in flight, running proxies over finished episodes (the tally ``metrics.json`` is
   computed from, :mod:`sandbox.metrics.tally`), self-reports in order, tokens and cost,
@@ -31,11 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import orjson
-
 from sandbox import store
 from sandbox.display.headline import Headline, design_headlines
 from sandbox.errors import RunDirError
+from sandbox.linetail import LineTail
 from sandbox.metrics.counts import Counts
 from sandbox.metrics.stats import Rate
 from sandbox.metrics.tally import EpisodeTally, RunTally
@@ -55,60 +55,6 @@ log = logging.getLogger(__name__)
 
 #: Default seconds between polls.
 DEFAULT_INTERVAL = 0.5
-
-
-class LineTail:
-    """Follows a JSONL file that another process appends to, by byte offset.
-
-    Attributes:
-        path: The file (it may not exist yet).
-        offset: Bytes consumed so far (complete lines, plus the buffered partial line).
-        bad_lines: Complete lines that did not parse as a record (skipped).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-        self.bad_lines = 0
-        self._partial = b""
-        self._inode: int | None = None
-
-    def read(self) -> tuple[list[dict[str, Any]], bool]:
-        """New complete records since the last read, and whether the file was replaced.
-
-        When the file was replaced or truncated, reading starts over from its beginning and the
-        second value is true (the caller must drop what it built from the old file).
-        """
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return [], False
-        restarted = False
-        if self._inode is not None and (st.st_ino != self._inode or st.st_size < self.offset):
-            self.offset, self._partial, restarted = 0, b"", True
-        self._inode = st.st_ino
-        if st.st_size <= self.offset:
-            return [], restarted
-        with self.path.open("rb") as fh:
-            fh.seek(self.offset)
-            data = fh.read(st.st_size - self.offset)
-        self.offset += len(data)
-        lines = (self._partial + data).split(b"\n")
-        self._partial = lines.pop()  # b"" after a complete line; else a line still being written
-        records = []
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                self.bad_lines += 1
-                continue
-            if isinstance(record, dict) and "type" in record:
-                records.append(record)
-            else:
-                self.bad_lines += 1
-        return records, restarted
 
 
 @dataclass
@@ -195,27 +141,17 @@ class RunWatch:
         return changed
 
     def _read_manifest(self) -> bool:
-        path = self.path / store.RUN_JSON
-        stamp = _stamp(path)
-        if stamp is None or stamp == self._manifest_stamp:
+        read = _reread(self.path / store.RUN_JSON, self._manifest_stamp)
+        if read is None:
             return False
-        try:
-            self.manifest = store.read_json(path)
-        except RunDirError:  # replaced between stat and read, or being created: next poll
-            return False
-        self._manifest_stamp = stamp
+        self.manifest, self._manifest_stamp = read
         return True
 
     def _read_metrics(self) -> bool:
-        path = self.path / store.METRICS
-        stamp = _stamp(path)
-        if stamp is None or stamp == self._metrics_stamp:
+        read = _reread(self.path / store.METRICS, self._metrics_stamp)
+        if read is None:
             return False
-        try:
-            self.metrics = store.read_json(path)
-        except RunDirError:
-            return False
-        self._metrics_stamp = stamp
+        self.metrics, self._metrics_stamp = read
         return True
 
     def _add(self, record: dict[str, Any]) -> None:
@@ -303,6 +239,20 @@ class RunWatch:
     def idle_s(self) -> float:
         """Seconds since a poll last found something new."""
         return time.monotonic() - self.last_change
+
+
+def _reread(
+    path: Path, seen: tuple[int, int] | None
+) -> tuple[dict[str, Any], tuple[int, int]] | None:
+    """``path``'s JSON and its stamp if it changed since ``seen``; ``None`` when unchanged,
+    absent, or replaced or being created between stat and read (the next poll reads it)."""
+    stamp = _stamp(path)
+    if stamp is None or stamp == seen:
+        return None
+    try:
+        return store.read_json(path), stamp
+    except RunDirError:
+        return None
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

@@ -21,8 +21,9 @@ from sandbox.config import RunConfig, register_configs, to_typed
 from sandbox.display.base import NullDisplay
 from sandbox.display.sweep_view import sweep_table
 from sandbox.display.watch_view import PlainRunView, RichRunView, run_view
+from sandbox.linetail import LineTail
 from sandbox.paths import config_dir
-from sandbox.watch import LineTail, RunWatch, SweepWatch, follow_run, job_row
+from sandbox.watch import RunWatch, SweepWatch, follow_run, job_row
 from tests.conftest import wsb
 
 
