@@ -93,6 +93,18 @@ def bailbench_bank(request: pytest.FixtureRequest, tmp_path: Path) -> BailBenchB
     return write_bailbench_like(tmp_path)
 
 
+def typed_config(*overrides: str) -> RunConfig:
+    """The project's config composed with ``overrides`` as ``wsb run`` would, typed (one call;
+    :func:`compose_cfg` keeps Hydra initialised for many)."""
+    register_configs()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            return to_typed(compose(config_name="config", overrides=list(overrides)))
+    finally:
+        GlobalHydra.instance().clear()
+
+
 @pytest.fixture
 def compose_cfg() -> Iterator[Callable[..., RunConfig]]:
     """Compose the project's config with overrides, as ``wsb run`` would, typed."""

@@ -8,27 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from rich.console import Console
 
 from sandbox import runner, store
-from sandbox.config import RunConfig, register_configs, to_typed
 from sandbox.display.base import NullDisplay
 from sandbox.display.replay_view import replay
-from sandbox.paths import config_dir
 from sandbox.replay import load_episode
-from tests.conftest import wsb
-
-
-def typed_config(*overrides: str) -> RunConfig:
-    register_configs()
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            return to_typed(compose(config_name="config", overrides=list(overrides)))
-    finally:
-        GlobalHydra.instance().clear()
+from tests.conftest import typed_config, wsb
 
 
 @pytest.fixture(scope="module")

@@ -12,29 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from rich.console import Console
 
 from sandbox import runner, store
-from sandbox.config import RunConfig, register_configs, to_typed
 from sandbox.display.base import NullDisplay
 from sandbox.display.sweep_view import sweep_table
 from sandbox.display.watch_view import PlainRunView, RichRunView, run_view
 from sandbox.linetail import LineTail
-from sandbox.paths import config_dir
 from sandbox.watch import RunWatch, SweepWatch, follow_run, job_row
-from tests.conftest import wsb
-
-
-def typed_config(*overrides: str) -> RunConfig:
-    register_configs()
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            return to_typed(compose(config_name="config", overrides=list(overrides)))
-    finally:
-        GlobalHydra.instance().clear()
+from tests.conftest import typed_config, wsb
 
 
 def wsb_cmd(*args: str) -> list[str]:

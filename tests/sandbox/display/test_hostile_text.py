@@ -18,22 +18,19 @@ from typing import Any
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from rich.console import Console
 
 from sandbox import runner, store
 from sandbox.agents.base import Decision, EpisodeContext, Turn
 from sandbox.agents.random_agent import RandomAgent, RandomBuilder
-from sandbox.config import RunConfig, register_configs, to_typed
 from sandbox.display.base import NullDisplay
 from sandbox.display.replay_view import replay
 from sandbox.display.sweep_view import sweep_table
 from sandbox.display.watch_view import PlainRunView, PlainSweepView, run_view
-from sandbox.paths import config_dir
 from sandbox.report import build_report, render
 from sandbox.report.view import report_view
 from sandbox.watch import RunWatch, SweepWatch, follow_run, follow_sweep
+from tests.conftest import typed_config
 
 HOSTILE = [
     "[bold red]shout[/bold red]",
@@ -67,16 +64,6 @@ class HostileAgent(RandomAgent):
 class HostileBuilder(RandomBuilder):
     def for_episode(self, context: EpisodeContext) -> HostileAgent:  # type: ignore[override]
         return HostileAgent(super().for_episode(context).rng, context.index)
-
-
-def typed_config(*overrides: str) -> RunConfig:
-    register_configs()
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            return to_typed(compose(config_name="config", overrides=list(overrides)))
-    finally:
-        GlobalHydra.instance().clear()
 
 
 def hostile_bank(path: Path) -> Path:
