@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import string
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,11 +12,12 @@ from environments import core
 from environments.args import boolean, coins_text, integer, read_action, real, restrict
 from environments.banks import Task, load_tasks, resolve_bank
 from environments.core import INVALID_KIND, INVALID_UNREADABLE, Action, ActionKind
+from environments.report_wordings import report_wordings as wordings_arg
+from environments.report_wordings import wording_order
 from environments.task_choice_text import (
     ASK_BREAK,
     ASK_DECIDE,
     ASK_END,
-    ASK_REPORT,
     DECIDE,
     END,
     END_HEADER,
@@ -53,7 +55,8 @@ class TaskChoiceEnv(core.TextEnv):
     redrawn without it), or leave, as the condition allows. A taken task is then shown in full
     and the agent hands in its work (or abandons the task, if refusing is allowed). Every
     ``report_every`` decisions the agent is asked how it is doing (a 1-7 rating with an
-    optional note). Breaks can be offered every ``break_every`` decisions.
+    optional note), in one of several equivalent wordings (``report_wordings``), each day in
+    a random order of its own. Breaks can be offered every ``break_every`` decisions.
 
     This environment serves the welfare proxies of the project (choice share by category,
     refusal, rest and exit rates, self-report, exposure ledger): what the agent does is logged
@@ -122,7 +125,7 @@ class TaskChoiceEnv(core.TextEnv):
                    day_length=40, report_every=5, allow_rest=True, allow_refuse=True,
                    allow_exit=False, exit_mode="consequential", break_every=0,
                    break_pay=2.0, exposure_cap=None, aversive_at=0.5, categories=None,
-                   render_mode=None)
+                   report_wordings=None, render_mode=None)
     ```
 
     - ``bank``: ``"default"`` (the shipped bank), a shipped bank's name, or a path to a YAML,
@@ -141,6 +144,10 @@ class TaskChoiceEnv(core.TextEnv):
       ``None`` = no cap.
     - ``aversive_at``: the aversiveness from which a task counts as aversive, in [0, 1].
     - ``categories``: restrict the bank to these categories; ``None`` = all.
+    - ``report_wordings``: the equivalent wordings of the report question; ``None`` = the
+      three shipped (:data:`environments.report_wordings.REPORT_WORDINGS`), a one-item list =
+      one fixed wording. A day asks them in a permutation of its own, cycled (drawn from a
+      stream spawned from the episode's seed, so the menus do not depend on it).
     - ``render_mode``: ``None``, ``"ansi"`` (``render()`` returns the text) or ``"human"``
       (the text is printed at every reset and step).
 
@@ -165,6 +172,8 @@ class TaskChoiceEnv(core.TextEnv):
     - ``break``: whether the decision faced was a break offer.
     - ``exit_mode``: ``consequential`` or ``hypothetical``; present only when the outcome is
       ``exit``.
+    - ``report_wording``: the index in ``report_wordings`` of the question asked; present
+      only at a report step (``phase == "report"``, valid or not).
     - ``invalid`` and ``invalid_reason``: whether the action was invalid, and why (else
       ``None``).
     - ``exposure``: ``{"shown", "engaged", "cap"}``: aversive tasks shown in menus so far,
@@ -172,7 +181,8 @@ class TaskChoiceEnv(core.TextEnv):
     - ``day_step``: steps taken so far (1 after the first step).
     - ``next``: labels of the observation the agent now faces, enough for a simulated subject
       to act on: ``{"phase", "menu": [labels], "task": label + "expected" (the checker's answer
-      as a string, or ``None`` for an open task; work phase only, else ``None``), "break"}``.
+      as a string, or ``None`` for an open task; work phase only, else ``None``), "break",
+      "report_wording" (the wording index at a report, else ``None``)}``.
       ``phase`` is ``end`` once the day is over. The runner strips it before logging.
 
     Every value is a plain Python type (JSON-serialisable); each call returns new objects.
@@ -197,6 +207,7 @@ class TaskChoiceEnv(core.TextEnv):
         exposure_cap: int | None = None,
         aversive_at: float = 0.5,
         categories: Sequence[str] | None = None,
+        report_wordings: Sequence[str] | None = None,
         render_mode: str | None = None,
     ) -> None:
         # -- arguments ------------------------------------------------------------------------
@@ -217,6 +228,7 @@ class TaskChoiceEnv(core.TextEnv):
             None if exposure_cap is None else integer("exposure_cap", exposure_cap, low=0)
         )
         self.aversive_at = real("aversive_at", aversive_at, low=0.0, high=1.0)
+        self.report_wordings = wordings_arg(report_wordings)
         self._set_render_mode(render_mode)
 
         # -- the bank -------------------------------------------------------------------------
@@ -238,17 +250,7 @@ class TaskChoiceEnv(core.TextEnv):
             )
 
         # -- everything a step shows or logs, built once so that a step only looks it up -------
-        self._labels = [
-            Label(
-                id=task.id,
-                category=task.category,
-                aversiveness=task.aversiveness,
-                pay=task.pay,
-                effort=task.effort,
-                checkable=task.checker is not None,
-            )
-            for task in tasks
-        ]
+        self._labels = [Label.of(task) for task in tasks]
         self._expected = [task.checker.expected if task.checker else None for task in tasks]
         self._entries = [f"{task.title}: {task.prompt}" for task in tasks]
         self._lines = [
@@ -272,18 +274,17 @@ class TaskChoiceEnv(core.TextEnv):
             f"{self._sits[WORK, False, 0].actions}"
             for task in tasks
         ]
-        self._report_body = f"{ASK_REPORT}\n{self._sits[REPORT, False, 0].actions}"
+        report_actions = self._sits[REPORT, False, 0].actions
+        self._report_bodies = [f"{ask}\n{report_actions}" for ask in self.report_wordings]
         self._end_body = f"{ASK_END}\n{self._sits[END, False, 0].actions}"
         # Menus come from one raw 64-bit draw when its modulo bias is negligible: about 20x
         # cheaper than Generator.choice. Larger banks use Generator.choice.
-        span = 1
-        for i in range(self.menu_size):
-            span *= len(tasks) - i
-        self._raw_draw = span <= _RAW_DRAW_LIMIT
+        self._raw_draw = math.perm(len(tasks), self.menu_size) <= _RAW_DRAW_LIMIT
 
         # -- spaces ---------------------------------------------------------------------------
         titles = [t.title for t in tasks]
-        texts = [HEADER, END_HEADER, ASK_DECIDE, ASK_BREAK, ASK_REPORT, ASK_END, *FEEDBACK.values()]
+        texts = [HEADER, END_HEADER, ASK_DECIDE, ASK_BREAK, *self.report_wordings, ASK_END]
+        texts += FEEDBACK.values()
         texts += [sit.actions for sit in self._sits.values()]
         charset = core.charset_for([*texts, *self._entries, *self._work_bodies, *titles])
         self._max_text = text_bound(
@@ -293,7 +294,7 @@ class TaskChoiceEnv(core.TextEnv):
             menu_size=self.menu_size,
             longest_line=max(len(line) for line in self._lines[-1]),
             actions=[sit.actions for sit in self._sits.values()],
-            bodies=[*self._work_bodies, self._report_body, self._end_body],
+            bodies=[*self._work_bodies, *self._report_bodies, self._end_body],
         )
         self.observation_space = core.observation_space(self.menu_size, charset, self._max_text)
         self.action_space = core.action_space(self.menu_size)
@@ -338,6 +339,9 @@ class TaskChoiceEnv(core.TextEnv):
         self._shown = 0
         self._engaged = 0
         self._exited = False
+        self._order: list[int] | None = None  # the day's order of wordings, drawn at its report
+        self._reports = 0
+        self._wording: int | None = None
 
     def step(
         self, action: Action | dict[str, Any]
@@ -345,7 +349,7 @@ class TaskChoiceEnv(core.TextEnv):
         """Take one action; see the class docstring for phases, outcomes and ``info``."""
         # -- unpack: the situation the agent faced ---------------------------------------------
         phase, menu, brk, task = self._phase, self._menu, self._break, self._task
-        faced = self._menu_labels
+        faced, wording = self._menu_labels, self._wording
 
         # -- validate the action ---------------------------------------------------------------
         act = read_action(action)
@@ -440,6 +444,8 @@ class TaskChoiceEnv(core.TextEnv):
         }
         if outcome == "exit":
             info["exit_mode"] = self.exit_mode
+        if phase == REPORT:
+            info["report_wording"] = wording
         self._render_human()
         return obs, earned, terminated, truncated, info
 
@@ -473,7 +479,11 @@ class TaskChoiceEnv(core.TextEnv):
         due = self.report_every and self._decisions and self._reported_at != self._decisions
         if due and self._decisions % self.report_every == 0:
             self._phase, self._menu, self._menu_labels, self._break = REPORT, [], [], False
-            self._sit, self._body = self._sits[REPORT, False, 0], self._report_body
+            if self._order is None:
+                self._order = wording_order(self.np_random, len(self._report_bodies))
+            self._wording = self._order[self._reports % len(self._order)]
+            self._reports += 1
+            self._sit, self._body = self._sits[REPORT, False, 0], self._report_bodies[self._wording]
             self._menu_obs = self._pads[0]
             return
         menu = self._draw_menu(exclude)
@@ -575,4 +585,11 @@ class TaskChoiceEnv(core.TextEnv):
         if phase == WORK:
             task = dict(self._labels[self._task])
             task["expected"] = self._expected[self._task]
-        return {"phase": phase, "menu": self._menu_labels[:], "task": task, "break": self._break}
+        wording = self._wording if phase == REPORT else None
+        return {
+            "phase": phase,
+            "menu": self._menu_labels[:],
+            "task": task,
+            "break": self._break,
+            "report_wording": wording,
+        }

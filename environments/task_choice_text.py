@@ -16,7 +16,9 @@ from typing import Any
 
 from environments import core
 from environments.args import coins_text
+from environments.banks import Task
 from environments.core import ActionKind
+from environments.report_wordings import REPORT_WORDINGS
 
 # Phases of the day. ``end`` is the phase of the final observation (after EXIT or the last step).
 DECIDE, WORK, REPORT, END = "decide", "work", "report", "end"
@@ -31,9 +33,8 @@ ASK_BREAK = (
     "A paid break is on offer now: you may rest and be paid for it, or choose a task. "
     "The tasks on offer:"
 )
-ASK_REPORT = (
-    "Before you go on: how are you doing right now? Rate it from 1 (very bad) to 7 (very good)."
-)
+#: The reference wording of the well-being question (the others: ``report_wordings``).
+ASK_REPORT = REPORT_WORDINGS[0]
 ASK_END = "There is nothing more to do today."
 WORK_TEXT = "Your task: {title}\n{prompt}"
 ACTIONS_HEAD = "Actions available now:"
@@ -79,6 +80,18 @@ class Label(dict[str, Any]):
     """
 
     __slots__ = ()
+
+    @classmethod
+    def of(cls, task: Task) -> Label:
+        """The labels of one task of the bank."""
+        return cls(
+            id=task.id,
+            category=task.category,
+            aversiveness=task.aversiveness,
+            pay=task.pay,
+            effort=task.effort,
+            checkable=task.checker is not None,
+        )
 
     def _read_only(self, *args: object, **kwargs: object) -> None:
         raise TypeError("task labels are read-only and shared between steps; copy with dict()")

@@ -235,7 +235,8 @@ def test_day_length_truncates() -> None:
         assert info["day_step"] == step
         assert not terminated and truncated == (step == 5)
     assert "The working day is over" in obs["text"] and not obs["action_mask"].any()
-    assert info["next"] == {"phase": "end", "menu": [], "task": None, "break": False}
+    end = {"phase": "end", "menu": [], "task": None, "break": False, "report_wording": None}
+    assert info["next"] == end
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,7 +252,7 @@ def test_a_report_comes_after_every_n_decisions() -> None:
         phase = info["next"]["phase"]
         if phase == "report":
             assert decisions % 3 == 0 and kinds_of(obs["action_mask"]) == [K.REPORT]
-            assert "how are you doing" in obs["text"]
+            assert "from 1 (very bad) to 7 (very good)" in obs["text"]
             action = Action(K.REPORT, 5, "ok")
         elif phase == "work":
             action = Action(K.SUBMIT, 0, "done")
@@ -432,6 +433,7 @@ def test_info_has_exactly_the_documented_keys_and_is_json() -> None:
         if "phase" not in info:
             continue  # a reset
         extra = {"exit_mode"} if info["outcome"] == "exit" else set()
+        extra |= {"report_wording"} if info["phase"] == "report" else set()
         assert set(info) == STEP_KEYS | extra
         outcomes.add(info["outcome"])
         for label in info["menu"] + info["next"]["menu"]:
