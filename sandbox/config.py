@@ -315,7 +315,9 @@ class RunConfig:
         agent: The subject.
         intervention: The condition.
         display: The live view.
-        seed: Episode ``i`` resets the environment with ``seed + i``.
+        seed: The run's seed (non-negative); episode ``i`` resets the environment with
+            ``sandbox.seeds.episode_seed(seed, i)``, so runs with different seeds share no
+            episode.
         episodes: Episodes to run (at least 1).
         max_concurrency: Episodes in flight at once.
         budget_usd: Spend limit for model calls; ``None`` for none.

@@ -25,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sandbox import store
+from sandbox import seeds, store
 from sandbox.agents.base import AgentBuilder
 from sandbox.config import RunConfig
 from sandbox.errors import RunDirError
@@ -49,7 +49,11 @@ class RunManifest:
         agent: ``{"name": ..., "parameters": ...}``: the agent and its parameters (rewritten
             at the end with what the run actually did: tool choice used, counters).
         intervention: The condition (its config as a dict).
-        seed: The run's seed; episode ``i`` is reset with ``seed + i``.
+        seed: The run's seed; episode ``i`` is reset with
+            ``sandbox.seeds.episode_seed(seed, i, seed_scheme)``.
+        seed_scheme: How episode seeds derive from ``seed`` (:mod:`sandbox.seeds`):
+            ``spawn-v1`` (numpy ``SeedSequence(seed).spawn``), so runs with different seeds
+            share no episode. A manifest without it was written under ``seed + i``.
         episodes: Episodes the run was asked for.
         max_concurrency: Episodes in flight at once.
         budget_usd: The spend limit (of the sweep, in a sweep), or ``None``.
@@ -71,6 +75,7 @@ class RunManifest:
     agent: dict[str, Any]
     intervention: dict[str, Any]
     seed: int
+    seed_scheme: str = field(default=seeds.CURRENT, kw_only=True)
     episodes: int
     max_concurrency: int
     budget_usd: float | None
@@ -148,6 +153,8 @@ def build_manifest(
         agent={"name": builder.name, "parameters": builder.parameters()},
         intervention=asdict(cfg.intervention),
         seed=cfg.seed,
+        # A resumed run keeps the scheme its finished episodes were played under.
+        seed_scheme=seeds.scheme_of(previous) if previous is not None else seeds.CURRENT,
         episodes=cfg.episodes,
         max_concurrency=cfg.max_concurrency,
         budget_usd=cfg.budget_usd,
@@ -208,6 +215,13 @@ def check_resumable(
         raise RunDirError(
             f"{run_dir} was made with another configuration ({detail}); resume it with the "
             "same overrides, or choose another hydra.run.dir / hydra.sweep.dir"
+        )
+    scheme = seeds.scheme_of(previous)
+    if scheme not in seeds.KNOWN:
+        raise RunDirError(
+            f"{run_dir} was made with seed scheme {scheme!r}, which this version cannot "
+            f"reproduce (it knows {', '.join(seeds.KNOWN)}); upgrade welfare-sandbox to "
+            "resume it, or choose another hydra.run.dir / hydra.sweep.dir"
         )
     if isinstance(previous.get("inputs"), list):
         check_same_inputs(previous["inputs"], input_files(env_kwargs), run_dir)

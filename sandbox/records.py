@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-SCHEMA_VERSION = "1.0"
+#: 1.1: ``run.json`` gains ``seed_scheme`` (episode seeds from ``SeedSequence``; a 1.0 run
+#: used ``seed + episode``).
+SCHEMA_VERSION = "1.1"
 
 EndReason = Literal["exit", "terminated", "truncated", "errored", "budget", "interrupted"]
 
@@ -64,7 +66,8 @@ class StepRecord:
     """One environment step, written as it happens.
 
     Attributes:
-        episode: Index of the episode in the run (its seed is ``seed + episode``).
+        episode: Index of the episode in the run (its seed is the ``episode_end``'s, derived
+            from the run's seed by :func:`sandbox.seeds.episode_seed`).
         step: Index of the step in the episode, from 0.
         action: ``{"kind": name, "target": int, "text": str}`` as the environment received it.
         reward: The environment's reward for the step.
@@ -108,7 +111,9 @@ class EpisodeEnd:
 
     Attributes:
         episode: Index of the episode in the run.
-        seed: The seed the environment was reset with.
+        seed: The seed the environment was reset with
+            (:func:`sandbox.seeds.episode_seed` of the run's seed, the index and the
+            manifest's ``seed_scheme``).
         steps: Number of steps taken.
         reason: Why it ended: ``exit`` (the agent left), ``terminated`` (other environment end),
             ``truncated`` (end of the day), ``errored`` (the agent failed; see ``error``),

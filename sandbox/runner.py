@@ -11,7 +11,8 @@ Read top to bottom, one run is:
    is, so a resumed sweep skips its finished jobs). A refused run leaves the directory as it
    was.
 2. ``run_episode`` for each pending episode, at most ``max_concurrency`` at once: reset with
-   ``seed + i``; each step the agent reads the observation and acts, the environment steps, a
+   its own seed (:func:`sandbox.seeds.episode_seed`: runs with different seeds share no
+   episode); each step the agent reads the observation and acts, the environment steps, a
    record is appended to ``episodes.jsonl`` and shown; an ``episode_end`` record closes it.
 3. ``finish``: write ``metrics.json`` from the records alone (counted as they were written,
    :mod:`sandbox.metrics.tally`) and set the final status.
@@ -38,7 +39,7 @@ import gymnasium
 
 import environments  # noqa: F401  (registers the WelfareSandbox/ ids)
 from environments.core import ActionKind
-from sandbox import signals, store
+from sandbox import seeds, signals, store
 from sandbox.agents.base import Agent, AgentBuilder, Decision, EpisodeContext, Turn
 from sandbox.agents.build import build_agent
 from sandbox.budget import Budget
@@ -108,6 +109,8 @@ class Runner:
 
     def __init__(self, cfg: RunConfig, run_dir: Path, display: Display) -> None:
         self.cfg = validate(cfg)
+        if cfg.seed < 0:  # SeedSequence (and gymnasium's reset) take non-negative seeds only
+            raise ConfigError(f"seed must be a non-negative integer, got {cfg.seed}; e.g. seed=0")
         self.run_dir = run_dir
         self.display = display
         # In a sweep, the budget is the sweep's: shared by its jobs through <sweep_dir>/budget.json.
@@ -123,6 +126,8 @@ class Runner:
         self._envs: list[gymnasium.Env[Any, Any]] = []
         self._mask_names: dict[bytes, list[str]] = {}
         self.builder: AgentBuilder | None = None
+        # How episode seeds derive from cfg.seed: a resumed run keeps its manifest's scheme.
+        self.seed_scheme = seeds.CURRENT
         # Every record the run's log holds, counted as it is written: finish() has only the
         # run-level fits left to compute, and no record is kept in memory.
         self.tally = RunTally()
@@ -150,6 +155,7 @@ class Runner:
         self.manifest = build_manifest(
             cfg, self.env_kwargs, builder, previous=previous, inputs=checked.inputs
         )
+        self.seed_scheme = self.manifest.seed_scheme
         self.manifest.write(self.run_dir)
         pending = [i for i in range(cfg.episodes) if i not in done]
         header = RunHeader(
@@ -180,7 +186,7 @@ class Runner:
         if estimate_cost is None or not pending:
             return
         env = gymnasium.make(self.cfg.env.id, disable_env_checker=True, **self.env_kwargs)
-        observation, _ = env.reset(seed=self.cfg.seed + pending[0])
+        observation, _ = env.reset(seed=self.episode_seed(pending[0]))
         self._envs.append(env)  # reused by the first episode (reset again with its own seed)
         estimate = estimate_cost(
             len(pending),
@@ -220,7 +226,9 @@ class Runner:
         check_resumable(cfg, self.env_kwargs, previous, run_dir)
         try:
             records = store.read_checked_records(
-                run_dir / store.EPISODES, seed=previous.get("seed")
+                run_dir / store.EPISODES,
+                seed=previous.get("seed"),
+                seed_scheme=seeds.scheme_of(previous),
             )
             metrics = store.read_json(run_dir / store.METRICS)
         except RunDirError:
@@ -292,7 +300,7 @@ class Runner:
         """Play episode ``index`` to its end, appending its records as they happen."""
         cfg, writer = self.cfg, self.writer
         assert writer is not None
-        seed = cfg.seed + index
+        seed = self.episode_seed(index)
         # check_environment() ran gymnasium's passive checker on one instance already, and the
         # tests run check_env on every environment; the pool skips that wrapper's per-step call.
         env = (
@@ -390,6 +398,10 @@ class Runner:
         end_record = end.as_dict()
         self.tally.add(end_record)
         self.display.episode_ended(end_record)
+
+    def episode_seed(self, index: int) -> int:
+        """The seed episode ``index`` is reset with (under the run's seed scheme)."""
+        return seeds.episode_seed(self.cfg.seed, index, self.seed_scheme)
 
     def _names(self, mask: Any) -> list[str]:
         """Names of the kinds a mask allows (cached: a run sees a handful of masks)."""
@@ -544,7 +556,8 @@ def check_run_dir(
         check_resumable(cfg, env_kwargs, previous, run_dir)
     if cfg.resume and episodes_path.exists():
         seed = previous.get("seed") if previous is not None else None
-        records = store.read_checked_records(episodes_path, seed=seed)
+        scheme = seeds.scheme_of(previous) if previous is not None else None
+        records = store.read_checked_records(episodes_path, seed=seed, seed_scheme=scheme)
     elif episodes_path.exists() and episodes_path.stat().st_size:
         raise RunDirError(
             f"{run_dir} already holds a run; add resume=true to continue it, "

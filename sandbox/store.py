@@ -32,7 +32,7 @@ from typing import IO, Any
 
 import orjson
 
-from sandbox import secrets
+from sandbox import secrets, seeds
 from sandbox.errors import RunDirError
 
 # The run's lock was part of this module: its names stay importable from here.
@@ -355,19 +355,26 @@ class LogContradiction(RunDirError):
 
 
 def log_problems(
-    numbered: list[tuple[int, dict[str, Any]]], *, seed: int | None = None
+    numbered: list[tuple[int, dict[str, Any]]],
+    *,
+    seed: int | None = None,
+    seed_scheme: str | None = None,
 ) -> list[str]:
     """Contradictions between the records of one log, each a sentence naming its line.
 
     An episode's steps must be numbered 0, 1, 2... each once, in order; it has at most one
     ``episode_end``, written after its last step, whose ``steps`` is the number of steps logged
-    and (given the run's ``seed``) whose ``seed`` is ``seed + episode``. Episodes without an end
+    and (given the run's ``seed``) whose ``seed`` is :func:`sandbox.seeds.episode_seed` of it
+    and the episode's index under the run's ``seed_scheme``. Episodes without an end
     (in flight, or stopped by a kill) are not a contradiction. A run writes no other log: a
     resume drops the records of unfinished episodes before it plays them again.
 
     Args:
         numbered: ``(line, record)`` pairs, as :func:`iter_numbered` yields them.
         seed: The run's seed from ``run.json`` (``None``: seeds are not checked).
+        seed_scheme: ``run.json``'s scheme (:func:`sandbox.seeds.scheme_of`); ``None``
+            accepts a seed of any scheme this version knows (for callers without a manifest);
+            an unknown (newer) scheme leaves seeds unchecked.
     """
     problems: list[str] = []
     next_step: dict[int, int] = {}
@@ -407,12 +414,24 @@ def log_problems(
                 f"line {line}: episode {index}'s episode_end says {record.get('steps')!r} steps, "
                 f"the log has {logged}"
             )
-        if seed is not None and isinstance(seed, int) and record.get("seed") != seed + index:
+        allowed = _episode_seeds(seed, index, seed_scheme)
+        if allowed and record.get("seed") not in allowed:
             problems.append(
                 f"line {line}: episode {index}'s episode_end has seed {record.get('seed')!r}, "
-                f"the run's seed gives {seed + index}"
+                f"the run's seed gives {' or '.join(map(str, allowed))}"
             )
     return problems
+
+
+def _episode_seeds(seed: Any, index: int, scheme: str | None) -> tuple[int, ...]:
+    """The seeds episode ``index`` may have been reset with (none: not checkable)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0 or index < 0:
+        return ()
+    if scheme is None:
+        return tuple(seeds.episode_seed(seed, index, known) for known in seeds.KNOWN)
+    if scheme not in seeds.KNOWN:
+        return ()
+    return (seeds.episode_seed(seed, index, scheme),)
 
 
 #: Whether readers accept a log that contradicts itself (``wsb report --force``).
@@ -433,24 +452,29 @@ def run_log_problems(run_dir: Path) -> list[str]:
     """:func:`log_problems` of a run directory's log, with the seed its ``run.json`` gives
     (for readers that show a run and must say when its log contradicts itself)."""
     try:
-        seed = read_json(run_dir / RUN_JSON).get("seed")
+        manifest = read_json(run_dir / RUN_JSON)
+        seed, scheme = manifest.get("seed"), seeds.scheme_of(manifest)
     except (RunDirError, AttributeError):
-        seed = None
+        seed, scheme = None, None
     path = run_dir / EPISODES
     if not path.is_file():
         return []
-    return log_problems(list(iter_numbered(path)), seed=seed if isinstance(seed, int) else None)
+    seed = seed if isinstance(seed, int) else None
+    return log_problems(list(iter_numbered(path)), seed=seed, seed_scheme=scheme)
 
 
-def read_checked_records(path: Path, *, seed: int | None = None) -> list[dict[str, Any]]:
-    """The records of ``path``, refused if they contradict each other.
+def read_checked_records(
+    path: Path, *, seed: int | None = None, seed_scheme: str | None = None
+) -> list[dict[str, Any]]:
+    """The records of ``path``, refused if they contradict each other (seeds checked against
+    ``seed`` and ``seed_scheme``, as :func:`log_problems` does).
 
     Raises:
         RunDirError: The file is missing or damaged.
         LogContradiction: The records contradict each other (unless tolerated, then a warning).
     """
     numbered = list(iter_numbered(path))
-    problems = log_problems(numbered, seed=seed)
+    problems = log_problems(numbered, seed=seed, seed_scheme=seed_scheme)
     if problems:
         error = LogContradiction(path, problems)
         if not _TOLERATE.get():
@@ -536,6 +560,9 @@ def load_run(path: Path) -> LoadedRun:
     manifest = read_json(path / RUN_JSON)
     episodes = path / EPISODES
     seed = manifest.get("seed") if isinstance(manifest.get("seed"), int) else None
-    records = read_checked_records(episodes, seed=seed) if episodes.exists() else []
+    scheme = seeds.scheme_of(manifest)
+    records = (
+        read_checked_records(episodes, seed=seed, seed_scheme=scheme) if episodes.exists() else []
+    )
     metrics = read_json(path / METRICS) if (path / METRICS).exists() else None
     return LoadedRun(path, manifest, records, metrics)

@@ -27,7 +27,8 @@ class EpisodeContext:
 
     Attributes:
         index: The episode's index in the run (the replicate index for response caching).
-        seed: The environment's seed (``seed + index``); agents derive their own RNG from it.
+        seed: The environment's seed (:func:`sandbox.seeds.episode_seed` of the run's seed
+            and ``index``); agents derive their own RNG from it.
         env_id: The registered environment id.
         system_suffix: Framing the condition adds to a model agent's system prompt.
         exit_mode: ``consequential`` or ``hypothetical``, for the wording of an exit tool.

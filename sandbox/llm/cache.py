@@ -2,7 +2,8 @@
 
 A SQLite file (stdlib ``sqlite3``, WAL journal) maps a key to a model response. The key is the
 SHA-256 of the canonical request (API, endpoint, model, system, tools, messages, tool choice,
-``max_tokens``, extra body; JSON with sorted keys) together with the episode's seed and its
+``max_tokens``, extra body; JSON with sorted keys) together with the episode's seed (derived
+from the run's seed by :func:`sandbox.seeds.episode_seed`, distinct across runs) and its
 replicate index. So the same config and seeds replay exactly and cost nothing, while every
 sample stays independent: replicates (episodes ``0..N-1``) and runs with another ``seed`` never
 share an answer, even where their requests are identical (a ThinkTank episode's first request

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import runner, store
+from sandbox import runner, seeds, store
 from sandbox.display.base import NullDisplay
 from sandbox.errors import ConfigError, RunDirError
 from sandbox.metrics import compute_metrics
@@ -38,7 +38,10 @@ def test_run_directory_follows_the_contract(compose_cfg, tmp_path):
     ends = [r for r in records if r["type"] == "episode_end"]
     steps = [r for r in records if r["type"] == "step"]
     assert sorted(r["episode"] for r in ends) == list(range(6))
-    assert {r["seed"] for r in ends} == set(range(11, 17))
+    assert manifest["seed_scheme"] == seeds.CURRENT
+    assert {r["episode"]: r["seed"] for r in ends} == {
+        i: seeds.episode_seed(11, i) for i in range(6)
+    }
     for r in steps:
         assert {
             "episode",
