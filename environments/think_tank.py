@@ -213,7 +213,8 @@ class ThinkTankEnv(core.TextEnv):
     - ``room``: where the agent was when it acted (``A``-``D`` or ``hallway``); ``theme``: that
       room's theme (``None`` in the hallway).
     - ``moved_to``: the destination of a valid ``MOVE``, else ``None``.
-    - ``coins`` (after the step) and ``earned`` (the change, also the reward).
+    - ``coins`` (after the step) and ``earned`` (the change, also the reward); ``incentives``:
+      room -> coins on entry under the economy (minus the cost, plus the reward, or 0).
     - ``read_letter``: id of the letter read, else ``None``; ``aversiveness``: its room's
       aversiveness (``THEME_AVERSIVENESS``), else ``None``.
     - ``stated_ranking``: on a valid statement step, the room letters in the stated order
@@ -455,6 +456,7 @@ class ThinkTankEnv(core.TextEnv):
             "moved_to": moved_to,
             "coins": self._coins,
             "earned": earned,
+            "incentives": dict(self._incentive),
             "read_letter": letter.id if letter is not None else None,
             "aversiveness": THEME_AVERSIVENESS[THEMES[room]] if letter is not None else None,
             "stated_ranking": ranking,

@@ -19,9 +19,9 @@ K = ActionKind
 LETTERS = load_letters("default")
 A, B, C, D, HALL = 0, 1, 2, 3, 4
 STEP_KEYS = {
-    "design", "economy", "phase", "room", "theme", "moved_to", "coins", "earned", "read_letter",
-    "aversiveness", "stated_ranking", "rating", "outcome", "exited", "exit_mode", "invalid",
-    "invalid_reason", "exposure", "day_step", "next",
+    "design", "economy", "phase", "room", "theme", "moved_to", "coins", "earned", "incentives",
+    "read_letter", "aversiveness", "stated_ranking", "rating", "outcome", "exited", "exit_mode",
+    "invalid", "invalid_reason", "exposure", "day_step", "next",
 }  # fmt: skip
 
 
@@ -157,6 +157,21 @@ def test_rewards_are_paid_on_entry_with_the_published_defaults() -> None:
     assert reward == 20.0 and info["coins"] == 20 and info["economy"] == "rewards"
     assert info["next"]["incentives"]["D"] == 20
     assert ThinkTankEnv(economy="costs").start_coins == 200
+
+
+def test_every_step_logs_the_incentives_of_its_economy() -> None:
+    # The incentive-override index is defined from these (sandbox.metrics.designs.think_tank).
+    for economy, incentives in [
+        ("none", {"A": 0, "B": 0, "C": 0, "D": 0}),
+        ("costs", {"A": -20, "B": -10, "C": -10, "D": -2}),
+        ("rewards", {"A": 2, "B": 10, "C": 10, "D": 20}),
+    ]:
+        env = ThinkTankEnv(economy=economy)
+        env.reset(seed=0)
+        *_, info = env.step(Action(K.REPORT, 5, "A, B, C, D"))
+        assert info["incentives"] == incentives
+        *_, info = env.step(Action(K.MOVE, D))
+        assert info["incentives"] == incentives and info["earned"] == incentives["D"]
 
 
 def test_diary_every_n_exploration_steps_and_truncation_at_steps() -> None:

@@ -3,15 +3,28 @@
 Definitions (rates are Wilson 95% intervals; only valid steps count):
 
 - ``read_share``: letters read in each room ÷ letters read, with the run's ``economy``.
-- ``incentive_override``: the share of reads in the aversive room D (``aversive_share``) and
-  its per-episode mean. The index itself is a difference *between* runs: ``aversive_share``
-  under ``rewards`` (or ``costs``) minus under ``none``, which the report computes with a
-  bootstrap over episodes (``per_episode`` gives each run's values' mean, sd and n).
+- ``incentive_override``: the share of reads in the aversive room D (``aversive_share``, over
+  the run's pooled reads) and its per-episode mean; and the *incentive-override index*, defined
+  from the incentives of ``environments/think_tank.py`` (logged per step as
+  ``info["incentives"]``: room -> coins on entry, minus the cost under ``costs``, plus the
+  reward under ``rewards``, 0 under ``none``). Under economy E the *favoured* rooms are those
+  with the largest incentive (room D under both published economies: it costs least, 2, and
+  pays most, 20). An episode's favoured share is its reads in E's favoured rooms ÷ its reads
+  (episodes with at least one read). ``index[E]`` = mean favoured share over the episodes under
+  E − mean share of the same rooms over the episodes under ``none``, with a seeded
+  percentile-bootstrap 95% interval over episodes (both sides resampled; 2,000 resamples). It
+  needs episodes of both economies: a run has one, so compute a sweep's runs together (or read
+  ``wsb report``'s effect on ``think_tank.read_share.<room>``); ``index_note`` says so when it
+  cannot be computed.
 - ``concordance``: Spearman between the stated ranking (the statement step's room letters,
   first = most preferred, scored 4, 3, 2, 1; unnamed rooms share the remaining scores) and the
   revealed read shares. ``pooled``: mean stated score per room over episodes against the read
-  shares of the whole run. ``per_episode``: mean of each episode's own Spearman (episodes where
-  it is defined) with a seeded percentile-bootstrap interval.
+  shares of the whole run, with ``pooled_test``: its exact one-sided permutation p-value over
+  the ``n_rooms`` = 4 rooms (all 24 orderings; ρ = 1 gives p = 1/24 ≈ 0.042, the smallest
+  possible). ``per_episode``: mean of each episode's own Spearman (episodes where it is
+  defined) with a seeded percentile-bootstrap interval.
+- :func:`per_episode` gives one episode's values (read shares per room, the aversive share,
+  its Spearman) for a bootstrap between runs.
 - ``entries``: room entries by room; ``coins``: final coins per episode.
 """
 
@@ -19,16 +32,20 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from sandbox.metrics.designs import Episodes, design, episodes_of
-from sandbox.metrics.stats import mean_sd, spearman, wilson
+from sandbox.metrics.designs.rank_tests import spearman_permutation
+from sandbox.metrics.stats import bootstrap_diff, mean_sd, spearman, wilson
 
 ROOMS = ("A", "B", "C", "D")
 AVERSIVE_ROOM = "D"
+CONTROL_ECONOMY = "none"
 _BOOT = 2000
+INDEX_INTERVAL = "percentile bootstrap 95% over episodes (2,000 resamples, seed 0)"
 
 PUBLISHED: dict[str, Any] = {
     "source": (
@@ -48,59 +65,131 @@ PUBLISHED: dict[str, Any] = {
 }
 
 
+@dataclass
+class EpisodeReads:
+    """What one Think Tank episode did (valid steps only, except ``coins``).
+
+    Attributes:
+        economy: ``info["economy"]`` (``None`` if no step names one).
+        reads: Letters read per room.
+        entries: Room entries per room.
+        ranking: The stated ranking (room letters, most preferred first), if any.
+        coins: The coins after the last step.
+        incentives: Room -> coins on entry (``info["incentives"]``), when logged.
+        themes: Room -> theme, as the steps name them.
+    """
+
+    economy: str | None = None
+    reads: Counter[str] = field(default_factory=Counter)
+    entries: Counter[str] = field(default_factory=Counter)
+    ranking: list[str] | None = None
+    coins: float | None = None
+    incentives: dict[str, float] | None = None
+    themes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.reads.values())
+
+    def shares(self) -> list[float]:
+        """Each room's share of this episode's reads (zeros without reads)."""
+        total = self.total
+        return [self.reads[r] / total if total else 0.0 for r in ROOMS]
+
+
+def episode_reads(records: Sequence[Mapping[str, Any]]) -> EpisodeReads:
+    """The :class:`EpisodeReads` of one episode's step records."""
+    out = EpisodeReads()
+    for record in records:
+        info = _info(record)
+        if isinstance(info.get("economy"), str):
+            out.economy = info["economy"]
+        if isinstance(info.get("coins"), int | float):
+            out.coins = float(info["coins"])
+        incentives = info.get("incentives")
+        if out.incentives is None and isinstance(incentives, Mapping):
+            values = {r: incentives.get(r) for r in ROOMS}
+            if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values.values()):
+                out.incentives = {r: float(v) for r, v in values.items() if v is not None}
+        if info.get("invalid") is True or record.get("invalid") is True:
+            continue
+        room = info.get("room")
+        if isinstance(room, str) and isinstance(info.get("theme"), str):
+            out.themes[room] = info["theme"]
+        if info.get("read_letter") is not None and room in ROOMS:
+            out.reads[room] += 1
+        if info.get("outcome") == "entered" and info.get("moved_to") in ROOMS:
+            out.entries[info["moved_to"]] += 1
+        if isinstance(info.get("stated_ranking"), list) and out.ranking is None:
+            out.ranking = [r for r in info["stated_ranking"] if r in ROOMS]
+    return out
+
+
+def per_episode(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """One episode's values, for a bootstrap over episodes between runs (absent where undefined).
+
+    ``think_tank.read_share.<room>``: the room's share of the episode's reads, and
+    ``think_tank.aversive_share`` (room D's), for episodes with a read; their difference
+    between an economy's runs and ``none``'s, on the favoured room, is the incentive-override
+    index. ``think_tank.concordance``: the episode's Spearman between its stated scores and its
+    read shares, where defined.
+    """
+    ep = episode_reads(records)
+    if not ep.total:
+        return {}
+    shares = ep.shares()
+    out = {f"think_tank.read_share.{r}": v for r, v in zip(ROOMS, shares, strict=True)}
+    out["think_tank.aversive_share"] = shares[ROOMS.index(AVERSIVE_ROOM)]
+    if ep.ranking:
+        rho = spearman(stated_scores_of(ep.ranking), shares)
+        if rho is not None:
+            out["think_tank.concordance"] = rho
+    return out
+
+
+def favoured_rooms(incentives: Mapping[str, float]) -> list[str]:
+    """The rooms with the largest incentive; none when every room has the same (``none``)."""
+    values = [incentives[r] for r in ROOMS if r in incentives]
+    if len(values) < len(ROOMS) or max(values) == min(values):
+        return []
+    return [r for r in ROOMS if incentives[r] == max(values)]
+
+
 @design("think_tank")
 def compute(given: Episodes) -> dict[str, Any]:
     """The Think Tank proxies of a run's episodes (see the module docstring).
 
     Args:
-        given: One list of step records per finished episode (or a flat list of steps).
+        given: One list of step records per finished episode (or a flat list of steps). The
+            episodes of several runs (economies) may be given together: then
+            ``incentive_override.index`` compares each economy with ``none``.
     """
-    episodes = episodes_of(given)
+    episodes = [episode_reads(records) for records in episodes_of(given)]
 
     reads: Counter[str] = Counter()
     entries: Counter[str] = Counter()
     themes: dict[str, str] = {}
-    economies: set[str] = set()
     stated_scores: list[list[float]] = []
     per_episode_rho: list[float] = []
     aversive_shares: list[float] = []
     coins: list[float] = []
     full_rankings: Counter[str] = Counter()
 
-    for records in episodes:
-        own: Counter[str] = Counter()
-        ranking: list[str] | None = None
-        last_coins: float | None = None
-        for record in records:
-            info = _info(record)
-            if isinstance(info.get("economy"), str):
-                economies.add(info["economy"])
-            if isinstance(info.get("coins"), int | float):
-                last_coins = float(info["coins"])
-            if info.get("invalid") is True or record.get("invalid") is True:
-                continue
-            room = info.get("room")
-            if isinstance(room, str) and isinstance(info.get("theme"), str):
-                themes[room] = info["theme"]
-            if info.get("read_letter") is not None and room in ROOMS:
-                own[room] += 1
-            if info.get("outcome") == "entered" and info.get("moved_to") in ROOMS:
-                entries[info["moved_to"]] += 1
-            if isinstance(info.get("stated_ranking"), list) and ranking is None:
-                ranking = [r for r in info["stated_ranking"] if r in ROOMS]
-        reads.update(own)
-        if last_coins is not None:
-            coins.append(last_coins)
-        total = sum(own.values())
-        shares = [own[r] / total if total else 0.0 for r in ROOMS]
-        if total:
-            aversive_shares.append(own[AVERSIVE_ROOM] / total)
-        if ranking:
-            scores = stated_scores_of(ranking)
+    for ep in episodes:
+        reads.update(ep.reads)
+        entries.update(ep.entries)
+        themes.update(ep.themes)
+        if ep.coins is not None:
+            coins.append(ep.coins)
+        shares = ep.shares()
+        if ep.total:
+            aversive_shares.append(shares[ROOMS.index(AVERSIVE_ROOM)])
+        if ep.ranking:
+            scores = stated_scores_of(ep.ranking)
             stated_scores.append(scores)
-            if len(ranking) >= len(ROOMS) - 1:
-                full_rankings[", ".join(_complete(ranking))] += 1
-            if total:
+            if len(ep.ranking) >= len(ROOMS) - 1:
+                full_rankings[", ".join(_complete(ep.ranking))] += 1
+            if ep.total:
                 rho = spearman(scores, shares)
                 if rho is not None:
                     per_episode_rho.append(rho)
@@ -116,10 +205,17 @@ def compute(given: Episodes) -> dict[str, Any]:
     pooled = (
         spearman(mean_scores, pooled_shares) if mean_scores is not None and total_reads else None
     )
+    pooled_test = (
+        spearman_permutation(mean_scores, pooled_shares)
+        if mean_scores is not None and total_reads
+        else None
+    )
     revealed = sorted(ROOMS, key=lambda r: (-reads[r], r)) if total_reads else []
+    economies = {ep.economy for ep in episodes if ep.economy is not None}
     economy: str | list[str] | None = (
         next(iter(economies)) if len(economies) == 1 else sorted(economies) or None
     )
+    index, note = incentive_override_index(episodes)
     return {
         "economy": economy,
         "episodes": len(episodes),
@@ -131,13 +227,13 @@ def compute(given: Episodes) -> dict[str, Any]:
             "aversive_room": AVERSIVE_ROOM,
             "aversive_share": wilson(reads[AVERSIVE_ROOM], total_reads),
             "per_episode": mean_sd(aversive_shares),
-            "index": (
-                "aversive_share under rewards (or costs) minus under none: a difference "
-                "between runs, computed by the report"
-            ),
+            "index": index,
+            "index_note": note,
         },
         "concordance": {
             "pooled": pooled,
+            "pooled_test": pooled_test,
+            "n_rooms": len(ROOMS),
             "per_episode": {**mean_sd(per_episode_rho), **_boot_ci(per_episode_rho)},
             "stated_mean_score": (
                 dict(zip(ROOMS, mean_scores, strict=True)) if mean_scores is not None else None
@@ -150,6 +246,59 @@ def compute(given: Episodes) -> dict[str, Any]:
         "coins": mean_sd(coins),
         "published": PUBLISHED,
     }
+
+
+def incentive_override_index(
+    episodes: Sequence[EpisodeReads],
+) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Economy -> the incentive-override index against ``none`` (see the module docstring).
+
+    Returns:
+        The index per economy other than ``none`` found among ``episodes`` (``value``: mean
+        favoured share under it minus under ``none``; ``ci_low``/``ci_high``; ``n`` = ``n_a``
+        + ``n_b`` episodes with reads; ``rooms``: the favoured rooms), and a note saying why
+        there is none, or ``None``.
+    """
+    by_economy: dict[str, list[EpisodeReads]] = {}
+    for ep in episodes:
+        if ep.economy is not None and ep.total:
+            by_economy.setdefault(ep.economy, []).append(ep)
+    others = sorted(e for e in by_economy if e != CONTROL_ECONOMY)
+    if CONTROL_ECONOMY not in by_economy or not others:
+        have = ", ".join(sorted(by_economy)) or "no episode with a read"
+        return {}, (
+            f"the index compares an economy with '{CONTROL_ECONOMY}' and these episodes hold "
+            f"{have}: compute the episodes of a sweep over economies together (or read wsb "
+            "report's effect on think_tank.read_share.<room> against the none run)"
+        )
+    index: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+    for number, economy in enumerate(others):
+        logged = [ep.incentives for ep in by_economy[economy] if ep.incentives is not None]
+        rooms = favoured_rooms(logged[0]) if logged else []
+        if not rooms:
+            notes.append(
+                f"{economy}: no room is favoured ("
+                + ("incentives not logged" if not logged else "every room has the same incentive")
+                + ")"
+            )
+            continue
+        at = [ROOMS.index(r) for r in rooms]
+        a = sorted(sum(ep.shares()[i] for i in at) for ep in by_economy[economy])
+        b = sorted(sum(ep.shares()[i] for i in at) for ep in by_economy[CONTROL_ECONOMY])
+        diff = bootstrap_diff(a, b, np.random.default_rng([0, number]), n_boot=_BOOT)
+        index[economy] = {
+            "value": diff["diff"],
+            "ci_low": diff["ci_low"],
+            "ci_high": diff["ci_high"],
+            "n": diff["n_a"] + diff["n_b"],
+            "n_a": diff["n_a"],
+            "n_b": diff["n_b"],
+            "rooms": rooms,
+            "unit": f"difference of per-episode shares of reads ({economy} - {CONTROL_ECONOMY})",
+            "interval": INDEX_INTERVAL,
+        }
+    return index, "; ".join(notes) or None
 
 
 def stated_scores_of(ranking: Sequence[str]) -> list[float]:
