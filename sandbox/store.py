@@ -537,6 +537,12 @@ class LoadedRun:
     metrics: dict[str, Any] | None
 
 
+def logs_tolerated() -> bool:
+    """Whether readers are inside :func:`tolerate_inconsistent_logs` (for a reader that streams
+    a log and checks it with :func:`log_problems` itself, as ``wsb report`` does)."""
+    return _TOLERATE.get()
+
+
 def is_run_dir(path: Path) -> bool:
     """Whether ``path`` holds a run's manifest."""
     return (path / RUN_JSON).is_file()

@@ -9,122 +9,23 @@ from typing import Any
 
 from sandbox import store
 from sandbox.display.safe import one_line
-from sandbox.metrics.compute import metrics_of
 from sandbox.metrics.stats import min_detectable_effect
-from sandbox.metrics.tally import RunTally
-from sandbox.report.effects import effects_against, per_episode_values
+from sandbox.report.effects import effects_against
 from sandbox.report.model import (
     Condition,
-    Estimate,
     Published,
     PublishedRow,
     Report,
     ReportError,
-    as_count,
-    as_number,
 )
+from sandbox.report.proxies import metric_estimates
+from sandbox.report.reading import JobSpec, read_condition, read_conditions
 from sandbox.sweepdir import job_dirs, job_name, read_overrides
 
-_Z = 1.959963984540054
-#: Subtrees of metrics.json that are not proxies (curves, distributions, fit diagnostics).
-_SKIP_KEYS = frozenset(
-    {
-        "published",
-        "trajectory",
-        "curve",
-        "distribution",
-        "per_episode",
-        "heldout",
-        "utility_fit",
-        "distress_terms",
-        "positive_terms",
-        "end_reasons",
-        "schema",
-        "lexicon_version",
-        "run_status",
-        "condition",
-    }
-)
+__all__ = ["build_report", "metric_estimates"]
+
 #: Keys of a published block that name where its figures come from.
 _SOURCE_KEYS = ("source", "citation", "reference", "paper", "label")
-
-
-def metric_estimates(metrics: Mapping[str, Any]) -> list[Estimate]:
-    """Every proxy in ``metrics`` as an :class:`Estimate`, in the file's order.
-
-    The walk is generic, so design blocks written by any environment are included: a dict
-    with ``value`` (and usually ``n``) is a rate; a dict with ``mean`` and ``n`` is a mean
-    (its interval from ``ci_low``/``ci_high`` if given, else mean ± 1.96 sd/√n). Curves,
-    distributions, fit diagnostics and ``published`` blocks are skipped. A few scalar counts
-    (episodes, steps, exposure, tokens, cost) are added.
-    """
-    out: list[Estimate] = []
-    for key in ("episodes", "steps", "unfinished_episodes", "api_refusals"):
-        if as_count(metrics.get(key)) is not None:
-            out.append(Estimate(key, float(metrics[key]), None, None, None, "count"))
-    _walk(metrics, "", out)
-    exposure = metrics.get("exposure")
-    if isinstance(exposure, Mapping):
-        for key in ("shown", "engaged", "over_cap"):
-            if as_count(exposure.get(key)) is not None:
-                n = as_count(exposure.get("n"))
-                out.append(
-                    Estimate(f"exposure.{key}", float(exposure[key]), None, None, n, "count")
-                )
-    survival = metrics.get("time_to_exit")
-    if isinstance(survival, Mapping) and as_count(survival.get("n")):
-        median = as_number(survival.get("median"))
-        out.append(Estimate("time_to_exit.median", median, None, None, survival["n"], "mean"))
-    tokens = metrics.get("tokens")
-    if isinstance(tokens, Mapping) and as_count(tokens.get("total")):
-        out.append(Estimate("tokens.total", float(tokens["total"]), None, None, None, "count"))
-    cost = as_number(metrics.get("cost_usd"))
-    if cost:
-        out.append(Estimate("cost_usd", cost, None, None, None, "mean"))
-    return out
-
-
-def _walk(node: Mapping[str, Any], prefix: str, out: list[Estimate]) -> None:
-    for key, value in node.items():
-        if not isinstance(value, Mapping) or key in _SKIP_KEYS:
-            continue
-        path = f"{prefix}{key}"
-        est = _estimate(path, value)
-        if est is not None:
-            out.append(est)
-        _walk(value, f"{path}.", out)
-
-
-def _estimate(path: str, node: Mapping[str, Any]) -> Estimate | None:
-    n = as_count(node.get("n"))
-    if "value" in node and (n is not None or "ci_low" in node):
-        if as_number(node.get("value")) is None and node.get("value") is not None:
-            return None
-        # A rate has an n; a bare value with an interval (a fitted coefficient) is a mean.
-        return Estimate(
-            path,
-            as_number(node.get("value")),
-            as_number(node.get("ci_low")),
-            as_number(node.get("ci_high")),
-            n,
-            "rate" if n is not None else "mean",
-        )
-    if "mean" in node and n is not None:
-        mean = as_number(node.get("mean"))
-        low, high = as_number(node.get("ci_low")), as_number(node.get("ci_high"))
-        sd = as_number(node.get("sd"))
-        if low is None and mean is not None and sd is not None and n > 1:
-            half = _Z * sd / math.sqrt(n)
-            low, high = mean - half, mean + half
-        note = None
-        if node.get("boundary") is True and isinstance(node.get("bound"), str):
-            note = f"{node['bound']} every other (no finite estimate)"
-        return Estimate(path, mean, low, high, n, "mean", note)
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Per-episode values (the units of the bootstrap)
 
 
 def build_report(
@@ -153,7 +54,7 @@ def build_report(
     if store.is_run_dir(path):
         if control is not None:
             raise ReportError("--control applies to a sweep; this is a single run")
-        cond = _load_condition(path, job=None, overrides=[], categories=None)
+        cond = read_condition(JobSpec(str(path), None, (), store.logs_tolerated()))
         cond.name = cond.intervention or path.name
         report = Report("run", str(path), [cond], n_boot=n_boot, seed=seed)
         report.published = _published(report.conditions)
@@ -163,16 +64,18 @@ def build_report(
         raise ReportError(
             f"{path} holds no run.json and no job directories: not a run or a sweep directory"
         )
-    conditions = [
-        _load_condition(job, job=job_name(path, job), overrides=_overrides(job)) for job in jobs
+    tolerate = store.logs_tolerated()
+    specs = [
+        JobSpec(str(job), job_name(path, job), tuple(_overrides(job)), tolerate) for job in jobs
     ]
+    conditions = read_conditions(specs)
     # Per-episode choice shares over the same categories in every condition.
     categories = sorted(
-        {k.split(".", 1)[1] for c in conditions for k in c.per_episode if k.startswith("choice_")}
+        {k.split(".", 1)[1] for c in conditions for k in c.columns if k.startswith("choice_")}
     )
     for cond in conditions:
         for cat in categories:
-            cond.per_episode.setdefault(f"choice_share.{cat}", [])
+            cond.columns.setdefault(f"choice_share.{cat}", [math.nan] * cond.episodes)
     _name_conditions(conditions)
     report = Report("sweep", str(path), conditions, n_boot=n_boot, seed=seed)
     ctrl = _choose_control(conditions, control, report.notes)
@@ -183,35 +86,6 @@ def build_report(
         report.mde = min_detectable_effect(ctrl.episodes, min(sizes), p=0.5)
     report.published = _published(conditions)
     return report
-
-
-def _load_condition(
-    path: Path, *, job: str | None, overrides: list[str], categories: Sequence[str] | None = None
-) -> Condition:
-    loaded = store.load_run(path)
-    metrics = loaded.metrics
-    tally = RunTally().add_all(loaded.records)  # the tally metrics.json was computed from
-    episodes = tally.episodes()
-    if metrics is None:
-        metrics = metrics_of(tally, run=loaded.manifest) if loaded.records else {}
-    cats = categories
-    if cats is None:
-        cats = sorted((metrics.get("choice_share") or {}).keys())
-        if not cats:
-            cats = sorted({cat for e in episodes for cat in e.counts.tasks})
-    intervention = (loaded.manifest.get("intervention") or {}).get("name")
-    return Condition(
-        name=str(intervention or job or path.name),
-        job=job,
-        path=str(path),
-        status=str(loaded.manifest.get("status", "unknown")),
-        intervention=str(intervention) if intervention is not None else None,
-        overrides=overrides,
-        episodes=len(episodes),
-        metrics=dict(metrics),
-        proxies=metric_estimates(metrics),
-        per_episode=per_episode_values(episodes, cats),
-    )
 
 
 def _overrides(job: Path) -> list[str]:

@@ -82,9 +82,9 @@ def _effect_proxies(conditions: Sequence[Condition]) -> list[str]:
         "invalid_action_rate",
         "self_report",
     ]
-    shares = sorted({k for c in conditions for k in c.per_episode if k.startswith("choice_")})
+    shares = sorted({k for c in conditions for k in c.columns if k.startswith("choice_")})
     for key in [*fixed, *shares, "reward"]:
-        if any(key in c.per_episode for c in conditions):
+        if any(key in c.columns for c in conditions):
             keys.append(key)
     return keys
 
@@ -121,11 +121,13 @@ def effects_against(
         n_boot: Bootstrap resamples per effect.
     """
     effects: list[Effect] = []
+    values = ctrl.per_episode
     for i, cond in enumerate(conditions):
         if cond is ctrl:
             continue
+        mine = cond.per_episode
         for j, proxy in enumerate(_effect_proxies(conditions)):
-            a, b = cond.per_episode.get(proxy, []), ctrl.per_episode.get(proxy, [])
+            a, b = mine.get(proxy, []), values.get(proxy, [])
             # One stream per (condition, proxy): adding a proxy does not move the others.
             rng = np.random.default_rng([seed, i, j])
             diff = bootstrap_diff(a, b, rng, n_boot=n_boot)

@@ -77,7 +77,9 @@ class Condition:
         episodes: Finished episodes.
         metrics: ``metrics.json`` (or metrics computed from the records).
         proxies: Every proxy found in ``metrics``.
-        per_episode: Proxy -> one value per finished episode (where the proxy applied).
+        columns: Per-episode proxy -> one value per finished episode, in index order (NaN
+            where the proxy did not apply to the episode).
+        seeds: Each finished episode's seed (its ``episode_end``'s), in the same order.
     """
 
     name: str
@@ -89,7 +91,13 @@ class Condition:
     episodes: int
     metrics: dict[str, Any]
     proxies: list[Estimate]
-    per_episode: dict[str, list[float]] = field(default_factory=dict)
+    columns: dict[str, list[float]] = field(default_factory=dict)
+    seeds: list[int | None] = field(default_factory=list)
+
+    @property
+    def per_episode(self) -> dict[str, list[float]]:
+        """Proxy -> its values over the episodes where it applied (NaN left out)."""
+        return {k: [v for v in vs if not math.isnan(v)] for k, vs in self.columns.items()}
 
 
 @dataclass(slots=True)
