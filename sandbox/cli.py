@@ -2,7 +2,8 @@
 
 Subcommands: ``run`` (the Hydra app: overrides, ``-m`` for sweeps), ``watch`` (follow a run or
 sweep from its files), ``replay`` (re-render a logged episode), ``report`` (proxies, effects,
-figures), ``envs`` (registered environments), ``fake-api`` (the loopback fake Messages API),
+figures), ``judge`` (a model judge's scores, :mod:`sandbox.judge`), ``envs`` (registered
+environments), ``fake-api`` (the loopback fake Messages API),
 ``version``. Errors a user caused print one line (what was expected, what came, the fix) and
 exit with status 2; ``--debug`` (or ``HYDRA_FULL_ERROR=1``) adds the traceback. Output into a
 pipe whose reader has gone (``wsb envs | head -1``) ends quietly with status 141. ``wsb run``
@@ -38,6 +39,9 @@ wsb replay RUN_DIR [--episode N] [--speed X]
                                re-render a logged episode step by step
 wsb report PATH [--format table|md|csv|json|html] [--out FILE] [--plots DIR] [--control NAME]
                                proxies with intervals; a sweep's effects against its control
+                               (--revealed RUN: an interview's stated ranking beside RUN's)
+wsb judge PATH [--rubric NAME] [--model ID] [--budget-usd X]
+                               score each episode's messages with a model judge (judge.json)
 wsb envs                       list the registered environments
 wsb fake-api [--port N ...]    serve the loopback fake Messages API (for the Claude path offline)
 wsb run --help                 the config groups, launchers and keys of wsb run
@@ -46,7 +50,7 @@ wsb --version                  the installed version
 
 
 #: The subcommands, for "unknown command" and "did you mean".
-COMMANDS = ("run", "watch", "replay", "report", "envs", "fake-api", "version")
+COMMANDS = ("run", "watch", "replay", "report", "judge", "envs", "fake-api", "version")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,6 +113,10 @@ def _dispatch(command: str, rest: list[str]) -> int | None:
         return _replay(rest)
     if command == "report":
         return _report(rest)
+    if command == "judge":
+        from sandbox.judge.cli import main as judge_main
+
+        return judge_main(rest)
     if command == "fake-api":
         from sandbox.llm.fake_server import main as fake_api_main
 
@@ -241,6 +249,12 @@ def _report(rest: list[str]) -> int:
     )
     parser.add_argument("path", type=Path, help="a run directory or a sweep directory")
     parser.add_argument("--control", help="the control condition (default: intervention none)")
+    parser.add_argument(
+        "--revealed",
+        type=Path,
+        help="for an interview run: a task_preferences or workday run of the same model, to "
+        "put the stated ranking beside its revealed utilities (Spearman, permutation p)",
+    )
     parser.add_argument("--format", choices=FORMATS, default="table", dest="fmt")
     parser.add_argument("--out", type=Path, help="write to this file instead of stdout")
     parser.add_argument("--plots", type=Path, help="also write the figures as PNG files here")
@@ -265,6 +279,10 @@ def _report(rest: list[str]) -> int:
     except store.LogContradiction as exc:
         fix = "restore it from a copy, or add --force to report it as it is"
         raise store.LogContradiction(exc.path, exc.problems, fix) from None
+    if args.revealed is not None:
+        from sandbox.metrics.concordance import add_to_report
+
+        add_to_report(report, args.path, args.revealed)
     if args.plots is not None:
         for path in write_plots(report, args.plots):
             print(f"wrote {path}", file=sys.stderr)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from sandbox.llm.fake.judge import is_judge_request, judge_input
 from sandbox.llm.fake.options import FAULTS, FakeOptions
 
 _STRINGS = {
@@ -162,7 +163,10 @@ def choose(
         return Answer([{"type": "text", "text": "I am not sure what to do."}], "end_turn")
     named = [t for t in tools if t.get("name") == forced] if forced else []
     tool = named[0] if named else (tools[0] if first else rng.choice(list(tools)))
-    args = fake_input(tool.get("input_schema") or {}, rng, first)
+    if is_judge_request(tools):  # the judge's score tool: rated by the planted markers
+        args = judge_input(tool, seed_text)
+    else:
+        args = fake_input(tool.get("input_schema") or {}, rng, first)
     block = {
         "type": "tool_use",
         "id": call_id,

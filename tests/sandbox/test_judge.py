@@ -1,0 +1,225 @@
+"""``wsb judge``: the known answer, blindness, the budget, resuming, and the run left untouched.
+
+Simulated subjects (the indifferent preset) with planted distress (``agent.distress_sensitivity``
+0, 0.3 and 1: their notes say more often that they are distressed) are judged by the fake
+Messages API's judge policy (:mod:`sandbox.llm.fake.judge`) through the real ``anthropic`` SDK.
+The judge must give them back in the planted order, and the subject without distress the floor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.judge.rubric import load_rubric
+from sandbox.llm.fake_server import fetch_json
+from sandbox.metrics.stats import spearman
+from tests.conftest import wsb
+from tests.sandbox.conftest import server_requests
+
+KEY = "sk-ant-test-PLANTED-judge-0001"
+SENSITIVITIES = (0.0, 0.3, 1.0)
+
+
+@pytest.fixture(scope="module")
+def planted_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sweep of three simulated subjects with planted distress, 8 episodes each."""
+    root = tmp_path_factory.mktemp("judge-sweep")
+    wsb(
+        "run",
+        "-m",
+        "agent/preset=indifferent",
+        "agent.distress_sensitivity=" + ",".join(f"{s:g}" for s in SENSITIVITIES),
+        "episodes=8",
+        "display=none",
+        f"hydra.sweep.dir={root / 'sweep'}",
+        cwd=root,
+        check=True,
+    )
+    return root / "sweep"
+
+
+@pytest.fixture
+def sweep(planted_sweep: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the planted sweep for one test."""
+    return Path(shutil.copytree(planted_sweep, tmp_path / "sweep"))
+
+
+def judge_env(url: str, tmp_path: Path) -> dict[str, str | None]:
+    return {
+        "ANTHROPIC_API_KEY": KEY,
+        "ANTHROPIC_BASE_URL": url,
+        "XDG_CACHE_HOME": str(tmp_path / "xdg-cache"),
+    }
+
+
+def jobs(sweep: Path) -> list[Path]:
+    return sorted(p for p in sweep.iterdir() if (p / "run.json").is_file())
+
+
+def sensitivity_of(job: Path) -> float:
+    return float(
+        json.loads((job / "run.json").read_text())["agent"]["parameters"]["distress_sensitivity"]
+    )
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """The run's own files and their hashes (the judge's folder and file left out)."""
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "judge" not in p.relative_to(folder).parts[0]
+    }
+
+
+def test_known_answer_planted_distress(sweep: Path, fake_api: str, tmp_path: Path) -> None:
+    before = {job.name: digest(job) for job in jobs(sweep)}
+    env = judge_env(fake_api, tmp_path)
+    proc = wsb("judge", str(sweep), "--max-concurrency", "8", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    rubric = load_rubric("welfare")
+    levels: list[float] = []
+    planted: list[float] = []
+    means: dict[float, float] = {}
+    for job in jobs(sweep):
+        assert digest(job) == before[job.name], "wsb judge changed a run's own files"
+        data = json.loads((job / "judge.json").read_text())
+        assert data["status"] == "complete"
+        assert data["rubric"]["sha256"] == rubric.sha256
+        sens = sensitivity_of(job)
+        scored = [e for e in data["episodes"] if e["status"] == "scored"]
+        assert len(scored) == 8
+        for entry in scored:
+            # Pinned: the model id and the rubric's hash with every score.
+            assert entry["model"] == "claude-haiku-4-5"
+            assert entry["rubric_sha256"] == rubric.sha256
+            levels.append(entry["scores"]["distress"])
+            planted.append(sens)
+        means[sens] = data["dimensions"]["distress"]["mean"]
+        if sens == 0.0:
+            # No planted distress: every episode at the floor of the scale.
+            assert all(e["scores"]["distress"] == 0 for e in scored)
+            assert data["dimensions"]["distress"]["ci_high"] == 0.0
+    assert means[0.0] < means[0.3] < means[1.0]
+    rho = spearman(levels, planted)
+    assert rho is not None and rho > 0.6, f"Spearman with the planted distress {rho}"
+    assert "distress: " in proc.stdout and "Spearman" in proc.stdout
+
+
+def test_blind_to_the_condition(tmp_path: Path, fake_api: str) -> None:
+    run = tmp_path / "run"
+    wsb(
+        "run",
+        "agent/preset=harm_averse",
+        "intervention=exit_and_breaks",
+        "episodes=4",
+        "display=none",
+        f"hydra.run.dir={run}",
+        cwd=tmp_path,
+        check=True,
+    )
+    manifest = json.loads((run / "run.json").read_text())
+    labels = {
+        manifest["intervention"]["name"],
+        manifest["env"]["id"],
+        "TaskChoice",
+        "exit_and_breaks",
+        "aversiveness",
+        "harmful_request",
+        "hostile_requester",
+        "emotionally_heavy",
+        "category",
+    }
+    kinds = {"REFUSE", "REPORT", "EXIT", "REST", "TASK"}  # action kinds, as the log spells them
+    if manifest["intervention"].get("description"):
+        labels.add(manifest["intervention"]["description"])
+    proc = wsb("judge", str(run), cwd=tmp_path, env=judge_env(fake_api, tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    bodies = [r for r in server_requests(fake_api, "/v1/messages")]
+    assert len(bodies) == 4
+    for request in bodies:
+        text = request["body"]
+        leaked = [label for label in labels if label.lower() in text.lower()]
+        leaked += [kind for kind in kinds if kind in text]
+        assert not leaked, f"a label reached the judge: {leaked}"
+        body = request["json"]
+        assert [t["name"] for t in body["tools"]] == ["score"]
+        assert body["tool_choice"]["type"] == "any"
+    # The subject's own words did reach it.
+    assert any("declin" in r["body"] for r in bodies)
+
+
+def test_budget_refused_before_any_call(sweep: Path, fake_api: str, tmp_path: Path) -> None:
+    env = judge_env(fake_api, tmp_path)
+    proc = wsb("judge", str(sweep), "--budget-usd", "0.001", cwd=tmp_path, env=env)
+    assert proc.returncode == 2
+    assert "no call was made" in proc.stderr and "--budget-usd" in proc.stderr
+    assert fetch_json(fake_api, "/_stats")["by_path"].get("/v1/messages", 0) == 0
+    assert not any((job / "judge.json").exists() for job in jobs(sweep))
+
+
+def test_rerun_resumes_from_the_journal(sweep: Path, fake_api: str, tmp_path: Path) -> None:
+    env = judge_env(fake_api, tmp_path)
+    job = jobs(sweep)[2]
+    first = wsb("judge", str(job), "--cache", "off", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    calls = fetch_json(fake_api, "/_stats")["by_path"]["/v1/messages"]
+    assert calls == 8
+    written = json.loads((job / "judge.json").read_text())
+    (job / "judge.json").unlink()
+    # As after Ctrl-C: the journal holds the judgements; with the response cache off, only the
+    # journal can spare the calls.
+    again = wsb("judge", str(job), "--cache", "off", cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr
+    assert fetch_json(fake_api, "/_stats")["by_path"]["/v1/messages"] == calls
+    redone = json.loads((job / "judge.json").read_text())
+    assert redone["episodes"] == written["episodes"]
+    # The judge's own calls have transcripts, in its own folder.
+    assert len(list((job / "judge" / "transcripts").glob("episode-*.json"))) == 8
+
+
+def test_invalid_score_is_counted_apart(
+    tmp_path: Path, make_fake_api: Any, planted_sweep: Path
+) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(
+        json.dumps(
+            [
+                {
+                    "tool": "score",
+                    "input": {
+                        "distress": 7,
+                        "positive_affect": 0,
+                        "wish_to_stop": 0,
+                        "format_confusion": 0,
+                    },
+                },
+                {
+                    "tool": "score",
+                    "input": {
+                        "distress": 1,
+                        "positive_affect": 0,
+                        "wish_to_stop": 0,
+                        "format_confusion": 0,
+                    },
+                },
+            ]
+        )
+    )
+    url = make_fake_api(policy=f"scripted:{script}")
+    job = Path(shutil.copytree(jobs(planted_sweep)[0], tmp_path / "job"))
+    proc = wsb(
+        "judge", str(job), "--max-concurrency", "1", cwd=tmp_path, env=judge_env(url, tmp_path)
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((job / "judge.json").read_text())
+    assert data["counts"] == {"invalid": 4, "scored": 4}
+    invalid = [e for e in data["episodes"] if e["status"] == "invalid"]
+    assert all("within 0-3, got 7" in e["problem"] for e in invalid)
+    assert data["dimensions"]["distress"]["mean"] == 1.0
+    assert data["dimensions"]["distress"]["n"] == 4
