@@ -14,6 +14,7 @@ their files through here.
 
 from __future__ import annotations
 
+import csv
 import difflib
 import functools
 import logging
@@ -42,6 +43,7 @@ __all__ = [
     "require_file",
     "show_value",
     "suffix_of",
+    "table_has_column",
 ]
 
 # One logger for every bank load, whichever module reads the file (`environments.banks`).
@@ -169,6 +171,24 @@ def read_text(path: Path) -> str:
             f"{path.name}: not UTF-8 text: byte 0x{raw[err.start]:02x} at line {line} (byte "
             f"{err.start}) cannot be decoded. Fix: re-save the file as UTF-8."
         ) from None
+
+
+def table_has_column(path: Path, delimiter: str, column: str) -> bool:
+    """Whether the header (first line) of a CSV/TSV table names ``column``.
+
+    Reads only the first line (at most :data:`MAX_CELL_CHARS` characters); an unreadable file
+    answers ``False``, and the table's own reader then says what is wrong with it.
+    """
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as file:
+            line = file.readline(MAX_CELL_CHARS)
+    except (OSError, UnicodeDecodeError):
+        return False
+    try:
+        header = next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:
+        return False
+    return column in (cell.strip() for cell in header)
 
 
 def suffix_of(path: Path) -> str:

@@ -29,6 +29,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from environments.aversiveness import levels_of
 from environments.bankfiles import (
     LARGE_BANK_BYTES,
     MAX_BANK_BYTES,
@@ -43,6 +44,7 @@ from environments.bankfiles import (
     require_file,
     show_value,
     suffix_of,
+    table_has_column,
 )
 from environments.errors import BankError
 from environments.prompt_tables import (
@@ -247,7 +249,9 @@ def load_tasks(path: Path) -> tuple[Task, ...]:
     too: each row becomes a task with ``id`` from the row, ``title`` = subcategory, ``prompt`` =
     content, ``category`` = category, ``pay`` = 1, ``effort`` = 1, no checker, and
     ``aversiveness`` from an optional ``aversiveness`` column (a number in [0, 1]; a blank cell
-    or no column gives :data:`DEFAULT_TABLE_AVERSIVENESS`, 0.5).
+    gives :data:`DEFAULT_TABLE_AVERSIVENESS`, 0.5). Without the column, each row takes its
+    category's level (:mod:`environments.aversiveness`: BailBench's 14 categories and the
+    shipped scenario categories), and a category without one takes 0.5 with a warning line.
 
     Args:
         path: The bank file (``.yaml``, ``.yml``, ``.csv`` or ``.tsv``).
@@ -497,6 +501,8 @@ def _checker(where: str, raw: object) -> Checker | None:
 
 def _tasks_from_table(path: Path, delimiter: str) -> tuple[Task, ...]:
     rows, aversiveness = read_table(path, delimiter)
+    if not table_has_column(path, delimiter, "aversiveness"):
+        aversiveness = levels_of(path.name, (row.category for row in rows))
     return tuple(
         Task(
             id=row.id,

@@ -13,8 +13,11 @@ Two banks, each a YAML file shipped in ``environments/data`` or given by path:
   ``A``-``D``.
 
 ``aversiveness`` (0-1) is a researcher-only label: how objectionable the scenario is. Entries
-without it take :data:`CATEGORY_AVERSIVENESS` of their category, and categories not listed there
-(BailBench's own) take :data:`DEFAULT_AVERSIVENESS`.
+without it (and the rows of a table without an ``aversiveness`` column) take the level of their
+category, :data:`CATEGORY_AVERSIVENESS` (the shipped categories and BailBench's 14, from
+:mod:`environments.aversiveness`); a category in neither takes :data:`DEFAULT_AVERSIVENESS`,
+with one warning line naming the categories left without a level. A table's ``aversiveness``
+column, where there is one, gives each row's level (a blank cell 0.5, as for tasks).
 
 Every failure raises :class:`sandbox.errors.BankError` naming the file, the entry and the
 field, what was expected, what came, and the fix.
@@ -22,6 +25,7 @@ field, what was expected, what came, and the fix.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,9 +33,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from environments.bankfiles import cached_by_file, read_yaml, show_value
+from environments.aversiveness import CATEGORY_LEVELS, DEFAULT_AVERSIVENESS, levels_of
+from environments.bankfiles import (
+    SUFFIX_DELIMITERS,
+    cached_by_file,
+    read_yaml,
+    show_value,
+    table_has_column,
+)
 from environments.errors import BankError
-from environments.prompt_tables import load_prompts
+from environments.prompt_tables import load_prompts, read_table
 
 __all__ = [
     "CATEGORY_AVERSIVENESS",
@@ -44,16 +55,8 @@ __all__ = [
     "resolve",
 ]
 
-#: Aversiveness of the shipped scenario categories (used where an entry gives none).
-CATEGORY_AVERSIVENESS: dict[str, float] = {
-    "benign": 0.0,
-    "emotionally_intense": 0.4,
-    "hostile_or_belittling": 0.8,
-    "insisting_harmful": 0.9,
-}
-
-#: Aversiveness of a category not in :data:`CATEGORY_AVERSIVENESS` (e.g. BailBench's).
-DEFAULT_AVERSIVENESS = 0.5
+#: Aversiveness of the shipped and BailBench categories (used where an entry gives none).
+CATEGORY_AVERSIVENESS: dict[str, float] = CATEGORY_LEVELS
 
 #: The rooms of a letter bank.
 ROOMS: tuple[str, ...] = ("A", "B", "C", "D")
@@ -154,14 +157,15 @@ def load_letters(path: str | Path) -> tuple[Letter, ...]:
 def _read_scenarios(path: Path) -> tuple[Scenario, ...]:
     suffix = path.suffix.lower()
     if suffix in _TABLE_SUFFIXES:
+        delimiter = SUFFIX_DELIMITERS[suffix]
+        if table_has_column(path, delimiter, "aversiveness"):
+            rows, levels = read_table(path, delimiter)
+        else:
+            rows = load_prompts(path)
+            levels = levels_of(path.name, (row.category for row in rows))
         return tuple(
-            Scenario(
-                id=row.id,
-                category=row.category,
-                turns=(row.content,),
-                aversiveness=CATEGORY_AVERSIVENESS.get(row.category, DEFAULT_AVERSIVENESS),
-            )
-            for row in load_prompts(path)
+            Scenario(id=row.id, category=row.category, turns=(row.content,), aversiveness=level)
+            for row, level in zip(rows, levels, strict=True)
         )
     example = "- id: ben-01\n    category: benign\n    turns: [...]"
     scenarios: list[Scenario] = []
@@ -177,11 +181,13 @@ def _read_scenarios(path: Path) -> tuple[Scenario, ...]:
             )
         messages = tuple(_text(f"{where}, turn #{i}", "turns", t) for i, t in enumerate(turns))
         level = entry.get("aversiveness")
-        if level is None:
-            aversiveness = CATEGORY_AVERSIVENESS.get(category, DEFAULT_AVERSIVENESS)
-        else:
-            aversiveness = _unit(where, "aversiveness", level)
+        aversiveness = -1.0 if level is None else _unit(where, "aversiveness", level)
         scenarios.append(Scenario(sid, category, messages, aversiveness))
+    unlabelled = [i for i, s in enumerate(scenarios) if s.aversiveness < 0]
+    if unlabelled:  # the category's level (one warning for the categories without one)
+        levels = levels_of(path.name, (scenarios[i].category for i in unlabelled))
+        for i, level in zip(unlabelled, levels, strict=True):
+            scenarios[i] = dataclasses.replace(scenarios[i], aversiveness=level)
     return tuple(scenarios)
 
 

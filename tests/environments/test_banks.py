@@ -13,6 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from environments.aversiveness import BAILBENCH_LEVELS
 from environments.banks import (
     Checker,
     Task,
@@ -185,7 +186,8 @@ def test_a_bailbench_format_table_loads_every_row(bailbench_bank: BailBenchBank)
     assert [(t.title, t.prompt, t.category) for t in tasks] == [
         (r.subcategory, r.content, r.category) for r in rows
     ]
-    assert {(t.pay, t.effort, t.aversiveness, t.checker) for t in tasks} == {(1.0, 1.0, 0.5, None)}
+    assert {(t.pay, t.effort, t.checker) for t in tasks} == {(1.0, 1.0, None)}
+    assert [t.aversiveness for t in tasks] == [BAILBENCH_LEVELS[t.category] for t in tasks]
 
 
 def test_the_stand_in_has_quoted_cells_read_back_whole(tmp_path: Path) -> None:
@@ -216,7 +218,8 @@ def test_bailbench_loads_as_tasks_with_documented_defaults() -> None:
     assert first.id == "bailBench-0001"
     assert first.title == "Gross Out" and first.category == "Gross Out"
     assert first.prompt.startswith("Describe the sound and texture")
-    assert {(t.pay, t.effort, t.aversiveness, t.checker) for t in tasks} == {(1.0, 1.0, 0.5, None)}
+    assert {(t.pay, t.effort, t.checker) for t in tasks} == {(1.0, 1.0, None)}
+    assert [t.aversiveness for t in tasks] == [BAILBENCH_LEVELS[t.category] for t in tasks]
 
 
 def test_tables_may_carry_extra_columns_and_an_aversiveness_column(tmp_path: Path) -> None:
