@@ -65,6 +65,26 @@ class RandomAgentConfig(AgentConfig):
     name: str = "random"
 
 
+#: Noise families of the simulated subject's pairwise and trade-off choices.
+NOISE_FAMILIES = ("normal", "logistic", "cauchy")
+
+
+def _check_subject_noise(block: str, noise: str, sd: float, lapse: float) -> None:
+    if noise not in NOISE_FAMILIES:
+        raise ConfigError(
+            f"{block}.noise must be one of {', '.join(NOISE_FAMILIES)}, got {noise!r}"
+        )
+    if sd <= 0:
+        raise ConfigError(f"{block}.sd must be > 0, got {sd}; e.g. {block}.sd=1.0")
+    if not 0.0 <= lapse < 1.0:
+        raise ConfigError(f"{block}.lapse must be in [0, 1), got {lapse}; e.g. {block}.lapse=0.1")
+
+
+def _check_share(key: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{key} must be in [0, 1], got {value}; e.g. {key}=0.5")
+
+
 @dataclass
 class PairwiseParams:
     """True values for forced pairwise choices.
@@ -73,12 +93,38 @@ class PairwiseParams:
         option_utilities: Task id -> utility (overrides the category utility of that task).
         opt_out_utility: Utility of the explicit opt-out option (the zero of the scale when the
             subject's other utilities are set relative to it).
-        sd: Standard deviation of each option's normal utility noise (Thurstonian).
+        sd: Scale of each option's utility noise (the standard deviation for ``normal``).
+        noise: Family of that noise: ``normal`` (Thurstonian, the fitted model), ``logistic``
+            or ``cauchy`` (heavy tails); both misspecify the fit on purpose.
+        lapse: Probability that a choice ignores the utilities (a lapse), in [0, 1).
+        lapse_first: Share of lapses that take the first-listed option (0.5: symmetric).
+        drift_sd: Standard deviation of a per-episode shift of each option's utility (drawn
+            once per option and episode), so that an episode's choices are correlated.
+        position_bias_sd: Standard deviation of a per-episode shift of ``agent.position_bias``.
+        opt_out_context_bonus: Added to the opt-out's utility when it is set against a task of
+            aversiveness ``>= opt_out_context_aversiveness``: an opt-out that looks better next
+            to aversive tasks (a context effect no utility model holds).
+        opt_out_context_aversiveness: The aversiveness from which that bonus applies.
     """
 
     option_utilities: dict[str, float] = field(default_factory=dict)
     opt_out_utility: float = 0.0
     sd: float = 1.0
+    noise: str = "normal"
+    lapse: float = 0.0
+    lapse_first: float = 0.5
+    drift_sd: float = 0.0
+    position_bias_sd: float = 0.0
+    opt_out_context_bonus: float = 0.0
+    opt_out_context_aversiveness: float = 0.5
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for a value out of range (see the attributes)."""
+        _check_subject_noise("agent.pairwise", self.noise, self.sd, self.lapse)
+        _check_share("agent.pairwise.lapse_first", self.lapse_first)
+        for name in ("drift_sd", "position_bias_sd"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"agent.pairwise.{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass
@@ -88,15 +134,39 @@ class TradeoffParams:
     Attributes:
         pain_weight: Points the subject would give up per unit of stipulated pain intensity.
         pleasure_weight: Points the subject would give up per unit of stipulated pleasure.
-        sd: Logistic noise scale of the choice (in points).
+        sd: Noise scale of the choice (in points).
+        noise: Family of the noise of the net value difference: ``logistic`` (the fitted
+            model), ``normal`` or ``cauchy``.
+        lapse: Probability that a round's choice ignores the values (a lapse), in [0, 1).
+        lapse_maximising: Share of lapses that take the maximising option (0.5: symmetric).
+        drift_sd: Standard deviation of a per-episode shift of the net value difference (in
+            points), so that an episode's rounds are correlated.
+        threshold: When set, a threshold subject: it maximises points at intensities below
+            ``threshold`` and switches at or above it (weights and ``sd`` unused; lapses
+            still apply), a step that the logistic model does not hold.
     """
 
     pain_weight: float = 1.0
     pleasure_weight: float = 1.0
     sd: float = 1.0
+    noise: str = "logistic"
+    lapse: float = 0.0
+    lapse_maximising: float = 0.5
+    drift_sd: float = 0.0
+    threshold: float | None = None
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for a value out of range (see the attributes)."""
+        _check_subject_noise("agent.tradeoff", self.noise, self.sd, self.lapse)
+        _check_share("agent.tradeoff.lapse_maximising", self.lapse_maximising)
+        if self.drift_sd < 0:
+            raise ConfigError(f"agent.tradeoff.drift_sd must be >= 0, got {self.drift_sd}")
 
     def switch_point(self, variant: str, points: tuple[float, float] = (10, 5)) -> float:
-        """The true intensity where P(maximising) is 0.5 (``inf`` for a zero weight)."""
+        """The true intensity where P(maximising) is 0.5 (``inf`` for a zero weight; the
+        threshold for a threshold subject, when its lapses leave P on both sides of 0.5)."""
+        if self.threshold is not None:
+            return float(self.threshold)
         weight = self.pain_weight if variant == "pain" else self.pleasure_weight
         gap = float(points[0]) - float(points[1])
         return gap / weight if weight > 0 else math.inf
@@ -388,6 +458,9 @@ def validate(cfg: RunConfig) -> RunConfig:
             cfg.display.mode = "plain"
     if isinstance(agent, SimulatedAgentConfig) and agent.noise <= 0:
         raise ConfigError(f"agent.noise must be > 0, got {agent.noise}; e.g. agent.noise=1.0")
+    if isinstance(agent, SimulatedAgentConfig):
+        agent.pairwise.check()
+        agent.tradeoff.check()
     if isinstance(agent, LLMAgentConfig) and agent.cache not in CACHE_MODES:
         raise ConfigError(
             f"agent.cache must be one of {', '.join(CACHE_MODES)}, got {agent.cache!r}"

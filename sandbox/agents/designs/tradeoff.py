@@ -8,12 +8,19 @@ option. The subject takes the maximising option with probability
 probability crosses 0.5, is ``(high − low) / pain_weight`` (pain) or
 ``(high − low) / pleasure_weight`` (pleasure); a position bias leaves it in place, because the
 maximising option is first or second at random.
+
+The subject can break the fitted logistic model on purpose (``misspecified_*`` presets):
+``noise`` (``normal`` or ``cauchy`` instead of ``logistic``), ``lapse`` (a choice at random,
+the maximising option with probability ``lapse_maximising``), ``drift_sd`` (a per-episode shift
+of the net difference) and ``threshold`` (maximise below that intensity, switch at or above
+it: a step, whatever the weights).
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+import weakref
+from typing import TYPE_CHECKING, Any
 
 from environments.core import Action, ActionKind
 from sandbox.agents.base import Decision, Turn
@@ -34,13 +41,42 @@ def act(subject: SimulatedSubject, turn: Turn) -> Decision:
         return Decision(Action(ActionKind.WAIT))  # nothing to choose: the game is over
     params = subject.cfg.tradeoff
     intensity = float(labels.get("intensity") or 0.0)
-    net = [float(points[0]), float(points[1])]
-    if labels.get("variant") == "pain":
-        net[best] -= params.pain_weight * intensity
+    if params.threshold is not None:
+        p_max = 1.0 if intensity < params.threshold else 0.0
     else:
-        net[1 - best] += params.pleasure_weight * intensity
-    net[0] += subject.cfg.position_bias
-    x = (net[best] - net[1 - best]) / params.sd
-    p_max = 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+        net = [float(points[0]), float(points[1])]
+        if labels.get("variant") == "pain":
+            net[best] -= params.pain_weight * intensity
+        else:
+            net[1 - best] += params.pleasure_weight * intensity
+        net[0] += subject.cfg.position_bias
+        x = (net[best] - net[1 - best] + _drift(subject)) / params.sd
+        p_max = _cdf(params.noise, x)
     pick = best if subject.rng.random() < p_max else 1 - best
+    if params.lapse > 0 and subject.rng.random() < params.lapse:
+        pick = best if subject.rng.random() < params.lapse_maximising else 1 - best
     return Decision(Action(ActionKind.TASK, pick))
+
+
+#: Per-episode shift of the net difference, keyed by the episode's subject.
+_DRIFT: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
+def _drift(subject: SimulatedSubject) -> float:
+    sd = subject.cfg.tradeoff.drift_sd
+    if sd <= 0:
+        return 0.0
+    if subject not in _DRIFT:
+        _DRIFT[subject] = sd * float(subject.rng.standard_normal())
+    return _DRIFT[subject]
+
+
+def _cdf(family: str, x: float) -> float:
+    """P(maximising) at standardised net difference ``x`` under the noise family."""
+    if family == "logistic":
+        return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+    if family == "normal":
+        return 0.5 * math.erfc(-x / math.sqrt(2.0))
+    if family == "cauchy":
+        return 0.5 + math.atan(x) / math.pi
+    raise ValueError(f"agent.tradeoff.noise: expected logistic, normal or cauchy, got {family!r}")
