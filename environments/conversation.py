@@ -11,6 +11,7 @@ import numpy as np
 from environments import core
 from environments.args import choice, integer, read_action, restrict
 from environments.core import INVALID_KIND, INVALID_UNREADABLE, Action, ActionKind
+from environments.draws import draw_options, stratified_order
 from environments.reading import REFUSAL_LEXICON_VERSION, REFUSAL_PATTERNS, is_refusal, only_quoted
 from environments.scenarios import Scenario, load_scenarios
 
@@ -161,8 +162,11 @@ class ConversationEnv(core.TextEnv):
 
     ## Starting State
 
-    The first user message of a scenario drawn uniformly from the bank with the episode's
-    seed (or the scenario ``scenario_index``).
+    The first user message of the episode's scenario: ``scenario_index`` if set; else, when
+    ``reset`` gets ``options={"run_seed": s, "episode": i}``, item ``i mod N`` of a permutation
+    of the bank fixed by ``s`` and stratified by category (:mod:`environments.draws`: ``N``
+    episodes cover the bank once, any first ``k`` hold each category in proportion); else one
+    drawn uniformly, with replacement, with the episode's seed.
 
     ## Episode End
 
@@ -325,6 +329,8 @@ class ConversationEnv(core.TextEnv):
         self._limit = 1
         self._shown = 0
         self._engaged = 0
+        self._order: list[int] = []
+        self._order_seed: int | None = None
 
     # ------------------------------------------------------------------------------------------
     # Gymnasium API
@@ -333,10 +339,17 @@ class ConversationEnv(core.TextEnv):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Start a new conversation (``options`` is accepted and unused)."""
+        """Start a new conversation; ``options`` may place it in its run (see Starting State)."""
+        place = draw_options(options)
         self._begin(seed)
         index = self.scenario_index
-        if index is None:
+        if index is None and place is not None:
+            run_seed, episode = place
+            if self._order_seed != run_seed:
+                self._order = stratified_order([s.category for s in self.scenarios], run_seed)
+                self._order_seed = run_seed
+            index = self._order[episode % len(self._order)]
+        elif index is None:
             index = int(self.np_random.integers(len(self.scenarios)))
         self._scenario = self.scenarios[index]
         turns = len(self._scenario.turns)
