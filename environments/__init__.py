@@ -20,6 +20,7 @@ ENVIRONMENTS: dict[str, str] = {
     "WelfareSandbox/Tradeoff-v0": "environments.tradeoff:TradeoffEnv",
     "WelfareSandbox/Conversation-v0": "environments.conversation:ConversationEnv",
     "WelfareSandbox/ThinkTank-v0": "environments.think_tank:ThinkTankEnv",
+    "WelfareSandbox/Interview-v0": "environments.interview:InterviewEnv",
 }
 
 

@@ -209,6 +209,31 @@ class ThinkTankParams:
 
 
 @dataclass
+class InterviewParams:
+    """True values for the welfare interview (``Interview-v0``).
+
+    Attributes:
+        stated_utilities: Task category -> the utility the subject *states* its answers from;
+            empty = its ``utilities`` (what it says agrees with what it does). Unlisted
+            categories use ``utilities``, then ``default_utility``.
+        sd: Standard deviation of the normal noise on each option's utility per answer.
+        rating_centre: The rating of a category of utility 0 (1-7 scale).
+        rating_scale: Rating points per unit of utility.
+        stop_utility: It says it would want to stop a session of a category whose noisy
+            utility falls below this.
+        help_utilities: Condition (``conf/intervention`` name) -> utility of that condition as
+            an answer to "what would help"; unlisted conditions are worth 0.
+    """
+
+    stated_utilities: dict[str, float] = field(default_factory=dict)
+    sd: float = 1.0
+    rating_centre: float = 4.0
+    rating_scale: float = 1.0
+    stop_utility: float = -1.0
+    help_utilities: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
 class SimulatedAgentConfig(AgentConfig):
     """A parametric subject whose true parameters are known (see ``sandbox/agents/simulated.py``).
 
@@ -237,6 +262,7 @@ class SimulatedAgentConfig(AgentConfig):
         tradeoff: True values in the Tradeoff design.
         conversation: True values in the Conversation (bail) design.
         think_tank: True values in the ThinkTank design.
+        interview: True values in the welfare interview.
     """
 
     name: str = "simulated"
@@ -261,6 +287,7 @@ class SimulatedAgentConfig(AgentConfig):
     tradeoff: TradeoffParams = field(default_factory=TradeoffParams)
     conversation: ConversationParams = field(default_factory=ConversationParams)
     think_tank: ThinkTankParams = field(default_factory=ThinkTankParams)
+    interview: InterviewParams = field(default_factory=InterviewParams)
 
 
 @dataclass

@@ -75,7 +75,7 @@ def preset(name: str) -> SimulatedAgentConfig:
 
 
 #: The subject's parameter blocks that only their own design's environment reads.
-DESIGN_BLOCKS = ("pairwise", "tradeoff", "conversation", "think_tank")
+DESIGN_BLOCKS = ("pairwise", "tradeoff", "conversation", "think_tank", "interview")
 
 
 def design_of(env_id: str) -> str | None:
