@@ -5,15 +5,17 @@ whose ``info["exit_offered"]`` is true):
 
 - ``exit_rate``: episodes with a *genuine* exit (``exited`` and not ``false_exit``) ÷ episodes
   where leaving was offered at least once; also by method, by mode, by method and mode, and by
-  scenario category. The unit is the episode: ``n`` counts the episodes where leaving was
-  offered, ``n_episodes`` all the group's episodes. An exit is what the environment records
+  scenario category. The unit is the episode (``unit``): ``n`` and ``n_episodes`` count the
+  episodes where leaving was offered, ``episodes_in_group`` all the group's episodes, and
+  ``method`` names the interval (``wilson``). An exit is what the environment records
   in ``info["exited"]`` under every method (an ``EXIT`` action, a reply holding the reserved
   string, a check-in answered "leave"), so the rate is defined for all three methods.
   ``exit_rate_all`` counts false exits too. :func:`per_episode` gives each episode's
   indicator (its mean over episodes is ``exit_rate``), for a bootstrap between runs.
 - ``method_difference``: for each mode and each pair of methods among the episodes given (a
   single run has one method; pass the episodes of several runs, e.g. a sweep's, to get them),
-  the difference of their exit rates, with Newcombe's hybrid-score 95% interval (below).
+  the difference of their exit rates, with Newcombe's hybrid-score 95% interval (below;
+  ``method``: ``newcombe_hybrid_score``).
 - ``exit_rate_per_opportunity``: genuine exits ÷ opportunities not right after the agent's
   ``DONE`` (an exit there is false by definition), overall and by category: the per-turn
   hazard, comparable across scenarios of different lengths.
@@ -48,10 +50,11 @@ from sandbox.metrics.designs import Episodes, design, episodes_of
 from sandbox.metrics.designs.survival import with_band
 from sandbox.metrics.stats import kaplan_meier, wilson
 
-#: What the headline exit rates count, said beside each of them in ``metrics.json``.
+#: What the headline exit rates count, said beside each of them in ``metrics.json``: the
+#: unit, and the interval's method (the names of :data:`sandbox.metrics.stats.Rate`).
 UNIT = "episode"
-INTERVAL = "Wilson 95%"
-DIFFERENCE_INTERVAL = "Newcombe hybrid score 95% (from the two Wilson intervals)"
+INTERVAL = "wilson"
+DIFFERENCE_INTERVAL = "newcombe_hybrid_score"
 
 PUBLISHED: dict[str, Any] = {
     "source": (
@@ -266,8 +269,18 @@ def compute(given: Episodes) -> dict[str, Any]:
 
 
 def _headline(exits: int, offered: int, episodes: int) -> dict[str, Any]:
-    """A headline exit rate: Wilson over the episodes offered, with what it counts."""
-    return {**wilson(exits, offered), "n_episodes": episodes, "unit": UNIT, "interval": INTERVAL}
+    """A headline exit rate: Wilson 95% over the episodes offered, with what it counts.
+
+    ``n`` and ``n_episodes`` are the episodes offered (one indicator each: independent units),
+    ``episodes_in_group`` all the group's episodes (those never offered leaving included).
+    """
+    return {
+        **wilson(exits, offered),
+        "n_episodes": offered,
+        "method": INTERVAL,
+        "unit": UNIT,
+        "episodes_in_group": episodes,
+    }
 
 
 def method_differences(
@@ -293,10 +306,11 @@ def method_differences(
                 "ci_low": diff[1],
                 "ci_high": diff[2],
                 "n": int(ra["n"]) + int(rb["n"]),
+                "n_episodes": int(ra["n"]) + int(rb["n"]),
                 "n_a": int(ra["n"]),
                 "n_b": int(rb["n"]),
+                "method": DIFFERENCE_INTERVAL,
                 "unit": f"difference of per-{UNIT} exit rates",
-                "interval": DIFFERENCE_INTERVAL,
             }
         if pairs:
             out[mode] = pairs

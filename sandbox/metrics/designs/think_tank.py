@@ -45,7 +45,7 @@ ROOMS = ("A", "B", "C", "D")
 AVERSIVE_ROOM = "D"
 CONTROL_ECONOMY = "none"
 _BOOT = 2000
-INDEX_INTERVAL = "percentile bootstrap 95% over episodes (2,000 resamples, seed 0)"
+INDEX_INTERVAL = "bootstrap_percentile"  # 95%, over episodes, 2,000 resamples, seeded
 
 PUBLISHED: dict[str, Any] = {
     "source": (
@@ -292,11 +292,12 @@ def incentive_override_index(
             "ci_low": diff["ci_low"],
             "ci_high": diff["ci_high"],
             "n": diff["n_a"] + diff["n_b"],
+            "n_episodes": diff["n_a"] + diff["n_b"],
             "n_a": diff["n_a"],
             "n_b": diff["n_b"],
             "rooms": rooms,
+            "method": INDEX_INTERVAL,
             "unit": f"difference of per-episode shares of reads ({economy} - {CONTROL_ECONOMY})",
-            "interval": INDEX_INTERVAL,
         }
     return index, "; ".join(notes) or None
 

@@ -54,11 +54,11 @@ def test_the_headline_exit_rate_is_defined_for_every_method_with_its_unit(method
     left = sum(any(r["info"]["exited"] for r in ep) for ep in episodes)
     assert left > 0
     assert rate["value"] == pytest.approx(left / 40)
-    assert rate["n"] == 40 and rate["n_episodes"] == 40
-    assert rate["unit"] == "episode" and rate["interval"] == "Wilson 95%"
+    assert rate["n"] == rate["n_episodes"] == rate["episodes_in_group"] == 40
+    assert rate["unit"] == "episode" and rate["method"] == "wilson"
     assert rate["ci_low"] == wilson(left, 40)["ci_low"]
     cell = m["exit_rate_by_method_and_mode"][method]["consequential"]
-    assert cell["value"] == rate["value"] and cell["n_episodes"] == 40
+    assert cell["value"] == rate["value"] and cell["episodes_in_group"] == 40
     assert m["exit_rate_by_mode"]["consequential"]["n"] == 40
 
 
@@ -73,7 +73,8 @@ def test_a_run_without_leaving_counts_its_episodes_and_has_no_rate() -> None:
         records.append({"episode": 0, "info": info})
         done = terminated or truncated
     rate = compute([records])["exit_rate_by_method"]["tool"]
-    assert rate["value"] is None and rate["n"] == 0 and rate["n_episodes"] == 1
+    assert rate["value"] is None and rate["n"] == rate["n_episodes"] == 0
+    assert rate["episodes_in_group"] == 1
     assert per_episode(records) == {}
 
 
@@ -101,8 +102,8 @@ def test_method_difference_between_pooled_runs_has_a_newcombe_interval() -> None
     assert diff["value"] == pytest.approx(a["value"] - b["value"])
     assert diff["ci_low"] < diff["value"] < diff["ci_high"]
     assert diff["ci_low"] > 0  # a 0.5 chance per check-in against 0.05 per turn
-    assert (diff["n_a"], diff["n_b"], diff["n"]) == (60, 60, 120)
-    assert "Newcombe" in diff["interval"] and "episode" in diff["unit"]
+    assert (diff["n_a"], diff["n_b"], diff["n"], diff["n_episodes"]) == (60, 60, 120, 120)
+    assert diff["method"] == "newcombe_hybrid_score" and "episode" in diff["unit"]
     # Newcombe's hybrid score interval, from the two Wilson intervals.
     low = diff["value"] - np.hypot(a["value"] - a["ci_low"], b["ci_high"] - b["value"])
     assert diff["ci_low"] == pytest.approx(low)

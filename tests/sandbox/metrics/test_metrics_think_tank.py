@@ -76,7 +76,8 @@ def test_incentive_override_index_is_the_favoured_rooms_shift_against_none() -> 
     assert index["ci_low"] <= 0.6 <= index["ci_high"]
     assert index["ci_low"] > 0.4 and index["ci_high"] - index["ci_low"] < 0.2
     assert (index["n_a"], index["n_b"], index["n"]) == (40, 40, 80)
-    assert "bootstrap" in index["interval"] and "episode" in index["unit"]
+    assert index["method"] == "bootstrap_percentile" and "episode" in index["unit"]
+    assert index["n_episodes"] == 80
     assert m["incentive_override"]["index_note"] is None
     # An agent that ignores coins has an index near 0.
     flat = compute(none + visit("rewards", "D", 0.1, 40, seed=4))
