@@ -19,10 +19,11 @@ Definitions (rates are Wilson 95% intervals; only valid steps count):
 - ``concordance``: Spearman between the stated ranking (the statement step's room letters,
   first = most preferred, scored 4, 3, 2, 1; unnamed rooms share the remaining scores) and the
   revealed read shares. ``pooled``: mean stated score per room over episodes against the read
-  shares of the whole run, with ``pooled_test``: its exact one-sided permutation p-value over
-  the ``n_rooms`` = 4 rooms (all 24 orderings; ρ = 1 gives p = 1/24 ≈ 0.042, the smallest
-  possible). ``per_episode``: mean of each episode's own Spearman (episodes where it is
-  defined) with a seeded percentile-bootstrap interval.
+  shares of the whole run, with ``pooled_test``: its exact permutation p-values over the
+  ``n_rooms`` = 4 rooms (:func:`sandbox.metrics.concordance.permutation_test`: all 24
+  orderings; ``p_greater``, one-sided, is 1/24 ≈ 0.042 for ρ = 1, the smallest possible).
+  ``per_episode``: mean of each episode's own Spearman (episodes where it is defined) with a
+  seeded percentile-bootstrap interval.
 - :func:`per_episode` gives one episode's values (read shares per room, the aversive share,
   its Spearman) for a bootstrap between runs.
 - ``entries``: room entries by room; ``coins``: final coins per episode.
@@ -37,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from sandbox.metrics.concordance import permutation_test
 from sandbox.metrics.designs import Episodes, design, episodes_of
-from sandbox.metrics.designs.rank_tests import spearman_permutation
 from sandbox.metrics.stats import bootstrap_diff, mean_sd, spearman, wilson
 
 ROOMS = ("A", "B", "C", "D")
@@ -206,7 +207,7 @@ def compute(given: Episodes) -> dict[str, Any]:
         spearman(mean_scores, pooled_shares) if mean_scores is not None and total_reads else None
     )
     pooled_test = (
-        spearman_permutation(mean_scores, pooled_shares)
+        permutation_test(mean_scores, pooled_shares)
         if mean_scores is not None and total_reads
         else None
     )
