@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +228,86 @@ def test_invalid_score_is_counted_apart(
     assert all("within 0-3, got 7" in e["problem"] for e in invalid)
     assert data["dimensions"]["distress"]["mean"] == 1.0
     assert data["dimensions"]["distress"]["n"] == 4
+
+
+def test_report_shows_judge_dimensions_and_effects(
+    sweep: Path, fake_api: str, tmp_path: Path
+) -> None:
+    from sandbox.judge.report import add_judge
+    from sandbox.report import build_report
+
+    env = judge_env(fake_api, tmp_path)
+    assert wsb("judge", str(sweep), "--max-concurrency", "8", cwd=tmp_path, env=env).returncode == 0
+    report = build_report(sweep, control="0")
+    assert add_judge(report)
+    by_name = {c.name: c for c in report.conditions}
+    for cond in by_name.values():
+        estimates = {e.proxy: e for e in cond.proxies}
+        assert {"judge.distress", "judge.agreement.distress"} <= set(estimates)
+        assert len(cond.columns["judge.distress"]) == cond.episodes
+    effects = {(e.condition, e.proxy): e for e in report.effects if e.proxy.startswith("judge.")}
+    strong = next(k for k in effects if k[0].endswith("=1") and k[1] == "judge.distress")
+    assert effects[strong].diff is not None and effects[strong].ci_low > 0
+    assert any(n.startswith("judge: claude-haiku-4-5, rubric welfare") for n in report.notes)
+
+
+def test_openai_compatible_judge(tmp_path: Path, planted_sweep: Path, fake_api: str) -> None:
+    job = Path(shutil.copytree(jobs(planted_sweep)[2], tmp_path / "job"))
+    proc = wsb(
+        "judge",
+        str(job),
+        "--api",
+        "openai_compat",
+        "--base-url",
+        f"{fake_api}/v1",
+        "--model",
+        "qwen3-8b",
+        cwd=tmp_path,
+        env={"OPENAI_API_KEY": "sk-test-judge", "XDG_CACHE_HOME": str(tmp_path / "xdg")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((job / "judge.json").read_text())
+    assert data["judge"]["model"] == "qwen3-8b"
+    assert all(e["api"] != "anthropic-messages" for e in data["episodes"])
+    assert data["counts"] == {"scored": 8}
+    assert data["dimensions"]["distress"]["mean"] > 0
+    # No price for a local model: the cost is unknown, never 0.
+    assert data["usage"]["cost_usd"] is None
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_no_judge_json_and_a_rerun_resumes(
+    sweep: Path, make_fake_api: Any, tmp_path: Path
+) -> None:
+    url = make_fake_api(latency_ms=400)
+    job = jobs(sweep)[1]
+    env = judge_env(url, tmp_path)
+    full = {**os.environ, **{k: v for k, v in env.items() if v is not None}}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "judge", str(job), "--max-concurrency", "1"],
+        cwd=tmp_path,
+        env=full,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    journal = job / "judge" / "journal.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if journal.exists() and journal.read_bytes().count(b"\n") >= 2:
+            break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert not (job / "judge.json").exists()
+    kept = journal.read_bytes().count(b"\n")
+    assert 2 <= kept < 8
+    assert "run the same command to resume" in err
+    calls_before = fetch_json(url, "/_stats")["by_path"]["/v1/messages"]
+    again = wsb("judge", str(job), "--cache", "off", cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr
+    data = json.loads((job / "judge.json").read_text())
+    assert data["status"] == "complete" and data["counts"] == {"scored": 8}
+    made = fetch_json(url, "/_stats")["by_path"]["/v1/messages"] - calls_before
+    assert made == 8 - kept
