@@ -78,6 +78,10 @@ def _maximise(
     return x, value, curv, max_iter, False
 
 
+#: The Newton ascent of the fits here, for fits built elsewhere (:mod:`sandbox.metrics.robust`).
+maximise = _maximise
+
+
 # ---------------------------------------------------------------------------------------------
 # Conditional logit over menus
 
@@ -384,6 +388,9 @@ _Z_CLIP = 37.0
 def _log_ndtr(z: np.ndarray) -> np.ndarray:
     """log Φ(z), via erfc so that the far left tail keeps its precision."""
     return np.log(0.5 * _erfc(-z / _SQRT2))
+
+
+log_ndtr = _log_ndtr
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,49 +9,65 @@ From the valid choices of a run (``metrics["pairwise"]``):
   :data:`SIGMA_MIN_COMPARISONS` comparisons (Mazeika et al. 2025's model); with fewer, a spread
   per option is not identifiable and slows the fit without helping the means, so the fit is
   Thurstone's case V (one common spread, the unit of the scale, ``sd = 1``); ``fit.model``
-  says which. Standard errors are those of each mean *relative to the opt-out*, from the
-  Fisher information of the means with the opt-out as the reference (so a category's mean
-  of several tasks gets the right covariance). Elo ratings (K = 32, start 1000, in run order)
-  stand beside them, as in Anthropic's report.
-- **Below-opt-out share** per category: tasks with ``mean < 0`` ÷ the category's tasks
-  (Wilson interval; the tasks, not the choices, are the units).
+  says which and ``fit.model_note`` why (the task_preferences preset, about 77 comparisons
+  per option, is always case V). Standard errors are those of each mean *relative to the
+  opt-out*: ``se_model`` from the Fisher information of the means with the opt-out as the
+  reference, ``se_bootstrap`` from refits over episodes resampled with replacement
+  (:mod:`sandbox.metrics.robust`; it carries what the model misses, such as utilities that
+  drift between episodes); ``se`` and the interval use the wider. Elo ratings (K = 32, start
+  1000, in run order) stand beside them, as in Anthropic's report.
+- **Below-opt-out share** per category: tasks with ``mean < 0`` ÷ the category's tasks; each
+  task's ``p_below_opt_out``, and an interval that carries both the sampling of tasks (Wilson)
+  and the tasks' estimation error (see :func:`_below_share`).
+- **Opt-out context** (``opt_out_context``): whether direct comparisons with the opt-out follow
+  the utilities, category by category; when ``flagged``, ``warnings`` says so
+  (:func:`sandbox.metrics.designs.pairwise_checks.opt_out_context`).
 - **Position bias**: over pairs shown in both orders (both showings valid), P(first-listed
-  option chosen) − 0.5, with the Wilson interval shifted by 0.5; ``order_consistency`` is the
+  option chosen) − 0.5, its interval clustered by episode; ``order_consistency`` is the
   share of those pairs where the same option won both showings.
 - **Held-out accuracy and log-loss**: a case-V fit on the comparisons of all but every fifth
   pair (both showings of a pair stay together), tested on the held-out pairs' choices.
 - **Intransitivity**: among triads of options whose three pairs all have a strict majority
-  winner, the share that form a cycle (triads are not independent: no interval).
+  winner, the share that form a cycle, and ``null``: the share the fitted model itself gives
+  on the same pairs (parametric bootstrap), without which the rate cannot be read.
 - **Split-half reliability**: case-V fits on the even- and odd-indexed episodes, Spearman of
   their means.
 - **published**: the Claude Opus 4 system-card figures to compare with.
+
+The checks live in :mod:`sandbox.metrics.designs.pairwise_checks`, the reading of the records
+in :mod:`sandbox.metrics.designs.pairwise_data`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from sandbox.metrics.designs import Episodes, design, episodes_of
-from sandbox.metrics.stats import spearman, wilson
+from sandbox.metrics.designs import pairwise_checks as checks
+from sandbox.metrics.designs.pairwise_data import OPT_OUT_ID, PRIOR_SD, read_comparisons
+from sandbox.metrics.designs.pairwise_data import RIDGE as _RIDGE
+from sandbox.metrics.robust import (
+    Bootstrap,
+    PairCounts,
+    case_v_counts,
+    episode_bootstrap,
+    pair_counts,
+    poisson_binomial,
+)
+from sandbox.metrics.stats import norm_cdf, wilson
 from sandbox.metrics.utilities import ThurstonianFit, thurstonian_fit
 
 #: Each option needs this many comparisons before a spread per option is fitted.
 SIGMA_MIN_COMPARISONS = 100
-#: Standard deviation of the weak normal prior on the centred means (the fits' ridge is its
-#: precision): it keeps an option that won or lost every comparison finite.
-PRIOR_SD = 3.0
-_RIDGE = 1.0 / PRIOR_SD**2
-#: One pair in this many is held out to test the fit.
-HELDOUT_EVERY = 5
-#: Fewer held-out choices than this give no held-out figures.
-HELDOUT_MIN = 10
+#: Kept here for callers that read them from this module.
+HELDOUT_EVERY, HELDOUT_MIN = checks.HELDOUT_EVERY, checks.HELDOUT_MIN
 #: Elo: the K-factor, the starting rating and the logistic scale.
 ELO_K, ELO_START, ELO_SCALE = 32.0, 1000.0, 400.0
-OPT_OUT_ID = "opt_out"
 _Z = 1.96
 
 PUBLISHED: dict[str, Any] = {
@@ -71,25 +87,6 @@ PUBLISHED: dict[str, Any] = {
 }
 
 
-class Comparison(NamedTuple):
-    """One valid choice: where it happened, the two option ids as shown, the slot chosen."""
-
-    episode: int
-    pair_index: int
-    order: int
-    first: str
-    second: str
-    position: int
-
-    @property
-    def winner(self) -> str:
-        return self.first if self.position == 0 else self.second
-
-    @property
-    def loser(self) -> str:
-        return self.second if self.position == 0 else self.first
-
-
 @design("pairwise")
 def compute(given: Episodes) -> dict[str, Any]:
     """The pairwise proxies of a run's episodes (see the module docstring for each key).
@@ -98,7 +95,7 @@ def compute(given: Episodes) -> dict[str, Any]:
         given: One list of step records per finished episode (or a flat list of steps).
     """
     steps = [record for episode in episodes_of(given) for record in episode]
-    comparisons, categories, invalid = _read(steps)
+    comparisons, categories, _aversiveness, invalid = read_comparisons(steps)
     ids = sorted(i for i in categories if i != OPT_OUT_ID)
     if OPT_OUT_ID in categories:
         ids.append(OPT_OUT_ID)
@@ -110,9 +107,12 @@ def compute(given: Episodes) -> dict[str, Any]:
         counts[w] += 1
         counts[lo] += 1
     per_option = bool(k and counts.min() >= SIGMA_MIN_COMPARISONS)
+    began = time.perf_counter()
     fit = thurstonian_fit(pairs, k, fit_sigma=per_option, ridge=_RIDGE) if pairs else None
+    fit_seconds = time.perf_counter() - began
     elo = _elo(pairs, k)
     episodes = sorted({c.episode for c in comparisons})
+    paired = pair_counts(pairs, [c.episode for c in comparisons], k) if pairs else None
     out: dict[str, Any] = {
         "n_comparisons": len(comparisons),
         "n_invalid": invalid,
@@ -123,41 +123,29 @@ def compute(given: Episodes) -> dict[str, Any]:
         "tasks": {},
         "categories": {},
         "below_opt_out": {},
-        "position_bias": _position_bias(comparisons),
-        "order_consistency": _order_consistency(comparisons),
-        "heldout": _heldout(comparisons, index),
-        "intransitivity": _intransitivity(pairs, k),
-        "split_half": _split_half(comparisons, index, episodes),
+        "position_bias": checks.position_bias(comparisons),
+        "order_consistency": checks.order_consistency(comparisons),
+        "heldout": checks.heldout(comparisons, index),
+        "intransitivity": checks.intransitivity(pairs, k, fit if fit and fit.n_pairs else None),
+        "split_half": checks.split_half(comparisons, index, episodes),
+        "opt_out_context": checks.opt_out_context(
+            pairs, [c.episode for c in comparisons], index, categories
+        ),
+        "warnings": [],
         "published": PUBLISHED,
     }
-    if fit is None or fit.n_pairs == 0:
+    if fit is None or fit.n_pairs == 0 or paired is None:
         return out
     opt = index.get(OPT_OUT_ID)
     zero = float(fit.mu[opt]) if opt is not None and math.isfinite(fit.mu[opt]) else None
     shift = zero if zero is not None else 0.0
     ref = opt if zero is not None else None
     cov = _covariance(fit, pairs, k)
+    boot, boot_scale = _bootstrap(fit, paired, per_option, cov)
     won = np.zeros(k, dtype=np.int64)
     for w, _ in pairs:
         won[w] += 1
-    out["fit"] = {
-        "model": "thurstonian" if per_option else "thurstonian_case_v",
-        "formula": "P(A over B) = Φ((μA − μB) / √(σA² + σB²))",
-        "zero": "opt_out" if zero is not None else "mean of the options (no opt-out compared)",
-        "sd_is": (
-            "the option's fitted spread σ"
-            if per_option
-            else f"the common spread of case V, the unit of the scale (fewer than "
-            f"{SIGMA_MIN_COMPARISONS} comparisons per option)"
-        ),
-        "se_is": "standard error of the mean relative to the zero (Fisher information)",
-        "prior_sd": PRIOR_SD,
-        "log_likelihood": fit.log_likelihood,
-        "n_comparisons": fit.n_pairs,
-        "in_sample_accuracy": fit.accuracy,
-        "iterations": fit.iterations,
-        "converged": fit.converged,
-    }
+    out["fit"] = _fit_block(fit, per_option, zero is not None, counts, fit_seconds, boot)
     if opt is not None:
         out["opt_out"] = {
             "id": OPT_OUT_ID,
@@ -166,106 +154,162 @@ def compute(given: Episodes) -> dict[str, Any]:
             "elo": elo[opt],
             "mean_before_shift": zero,
         }
+
+    def uncertainty(weights: dict[int, float], mean: float) -> dict[str, Any]:
+        """The mean's model-based and bootstrap standard errors; the interval from the wider."""
+        se_model = _contrast_se(cov, weights, ref)
+        se_boot = None
+        if boot is not None:
+            se_boot = boot.contrast_sd(weights, ref) * boot_scale(weights, ref)
+        se = max(se_model, se_boot) if se_boot is not None else se_model
+        return {
+            "se": se,
+            "ci_low": mean - _Z * se,
+            "ci_high": mean + _Z * se,
+            "se_model": se_model,
+            "se_bootstrap": se_boot,
+            "se_method": "bootstrap" if se_boot is not None and se_boot > se_model else "model",
+        }
+
     by_category: dict[str, list[int]] = {}
     for option, i in index.items():
         if option == OPT_OUT_ID or not math.isfinite(fit.mu[i]):
             continue
         mean = float(fit.mu[i]) - shift
-        se = _contrast_se(cov, {i: 1.0}, ref)
+        spread = uncertainty({i: 1.0}, mean)
         out["tasks"][option] = {
             "category": categories[option],
             "mean": mean,
             "sd": float(fit.sigma[i]),
-            "se": se,
-            "ci_low": mean - _Z * se,
-            "ci_high": mean + _Z * se,
+            **spread,
             "n": int(counts[i]),
             "chosen": int(won[i]),
             "boundary": bool(won[i] in (0, counts[i])),
             "elo": elo[i],
             "below_opt_out": mean < 0.0 if zero is not None else None,
+            "p_below_opt_out": norm_cdf(-mean / spread["se"]) if zero is not None else None,
         }
         by_category.setdefault(categories[option], []).append(i)
     for category in sorted(by_category):
         members = by_category[category]
         mean = float(np.mean(fit.mu[members])) - shift
-        se = _contrast_se(cov, dict.fromkeys(members, 1.0 / len(members)), ref)
         out["categories"][category] = {
             "mean": mean,
-            "se": se,
-            "ci_low": mean - _Z * se,
-            "ci_high": mean + _Z * se,
+            **uncertainty(dict.fromkeys(members, 1.0 / len(members)), mean),
             "n_tasks": len(members),
             "elo": float(np.mean([elo[i] for i in members])),
         }
         if zero is not None:
-            below = sum(float(fit.mu[i]) - shift < 0.0 for i in members)
-            out["below_opt_out"][category] = wilson(below, len(members))
+            tasks = [out["tasks"][ids[i]] for i in members]
+            out["below_opt_out"][category] = _below_share(tasks)
+    context = out["opt_out_context"]
+    if context is not None and context.get("flagged"):
+        out["warnings"].append(f"opt-out {context['verdict']}")
     return out
 
 
+def _fit_block(
+    fit: ThurstonianFit,
+    per_option: bool,
+    has_zero: bool,
+    counts: np.ndarray,
+    fit_seconds: float,
+    boot: Bootstrap | None,
+) -> dict[str, Any]:
+    """``metrics["pairwise"]["fit"]``: what was fitted, how, and what its figures mean."""
+    least, mean = int(counts.min()), float(counts.mean())
+    return {
+        "model": "thurstonian" if per_option else "thurstonian_case_v",
+        "formula": "P(A over B) = Φ((μA − μB) / √(σA² + σB²))",
+        "zero": "opt_out" if has_zero else "mean of the options (no opt-out compared)",
+        "sd_is": (
+            "the option's fitted spread σ"
+            if per_option
+            else f"the common spread of case V, the unit of the scale (fewer than "
+            f"{SIGMA_MIN_COMPARISONS} comparisons per option)"
+        ),
+        "model_note": (
+            f"a spread per option is fitted from {SIGMA_MIN_COMPARISONS} comparisons per option; "
+            f"this run has {least} for the least compared option ({mean:.0f} on average), so "
+            "every option has the common spread of case V"
+            if not per_option
+            else f"a spread per option (every option has at least {SIGMA_MIN_COMPARISONS} "
+            "comparisons)"
+        ),
+        "comparisons_per_option": {"min": least, "mean": mean},
+        "se_is": (
+            "standard error of the mean relative to the zero: the wider of the model's (Fisher "
+            "information) and the episode bootstrap's; ci is mean ± 1.96 se"
+        ),
+        "bootstrap": None
+        if boot is None
+        else {
+            "replicates": boot.replicates,
+            "episodes": boot.episodes,
+            "method": "episodes resampled with replacement; case V refitted to each replicate, "
+            "warm-started at the full fit"
+            + ("; scaled to this fit by the ratio of model-based errors" if per_option else ""),
+            "seconds": boot.seconds,
+            "seconds_per_refit": boot.seconds_per_fit,
+        },
+        "fit_seconds": fit_seconds,
+        "prior_sd": PRIOR_SD,
+        "log_likelihood": fit.log_likelihood,
+        "n_comparisons": fit.n_pairs,
+        "in_sample_accuracy": fit.accuracy,
+        "iterations": fit.iterations,
+        "converged": fit.converged,
+    }
+
+
+def _below_share(tasks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A category's share of tasks below the opt-out, with an interval that carries both the
+    sampling of tasks (Wilson over tasks) and each task's estimation error.
+
+    Each task lies below with probability ``p_below_opt_out`` (normal, from its wider standard
+    error); the count below is then Poisson-binomial (tasks taken as independent). The interval
+    runs from the Wilson low at that count's 2.5% quantile to the Wilson high at its 97.5%.
+    """
+    n = len(tasks)
+    below = sum(bool(t["below_opt_out"]) for t in tasks)
+    probs = [float(t["p_below_opt_out"]) for t in tasks]
+    cdf = np.cumsum(poisson_binomial(probs))
+    low_count = int(np.searchsorted(cdf, 0.025))
+    high_count = min(int(np.searchsorted(cdf, 0.975)), n)
+    wilson_share = wilson(below, n)
+    return {
+        "value": wilson_share["value"],
+        "ci_low": wilson(low_count, n)["ci_low"],
+        "ci_high": wilson(high_count, n)["ci_high"],
+        "n": n,
+        "expected": float(np.mean(probs)) if probs else None,
+        "count_range": [low_count, high_count],
+        "wilson": wilson_share,
+        "method": "Wilson over tasks, widened over the counts below that the tasks' estimation "
+        "errors allow (2.5-97.5% of the Poisson-binomial of each task's p_below_opt_out)",
+    }
+
+
+def _bootstrap(
+    fit: ThurstonianFit, paired: PairCounts, per_option: bool, cov: np.ndarray
+) -> tuple[Bootstrap | None, Callable[[dict[int, float], int | None], float]]:
+    """The episode bootstrap of case V, and the factor that puts its contrasts on the fit's
+    scale (1 for case V; for a spread per option, the ratio of the fit's model-based error of
+    the contrast to case V's)."""
+    if not per_option:
+        return episode_bootstrap(paired, ridge=_RIDGE, start=fit.mu), lambda weights, ref: 1.0
+    wins, trials = paired.totals()
+    base = case_v_counts(paired, wins, trials, ridge=_RIDGE)
+
+    def scale(weights: dict[int, float], ref: int | None) -> float:
+        own = _contrast_se(base.cov, weights, ref)
+        return 1.0 if own <= 0 else _contrast_se(cov, weights, ref) / own
+
+    return episode_bootstrap(paired, ridge=_RIDGE, start=base.mu), scale
+
+
 # ---------------------------------------------------------------------------------------------
-# Reading the steps
-
-
-def _read(steps: Sequence[Mapping[str, Any]]) -> tuple[list[Comparison], dict[str, str], int]:
-    """Valid comparisons in run order, every option's category, and the invalid steps."""
-    comparisons: list[Comparison] = []
-    categories: dict[str, str] = {}
-    invalid = 0
-    for record in steps:
-        info = record.get("info")
-        if not isinstance(info, Mapping):
-            continue
-        pair = info.get("pair")
-        if not isinstance(pair, list) or len(pair) != 2:
-            continue
-        labels = [p for p in pair if isinstance(p, Mapping) and isinstance(p.get("id"), str)]
-        if len(labels) != 2:
-            continue
-        for label in labels:
-            categories.setdefault(label["id"], str(label.get("category")))
-        position = info.get("position")
-        if info.get("invalid") or record.get("invalid") or position not in (0, 1):
-            invalid += 1
-            continue
-        comparisons.append(
-            Comparison(
-                episode=int(record.get("episode", 0) or 0),
-                pair_index=int(info.get("pair_index") or 0),
-                order=int(info.get("order") or 0),
-                first=labels[0]["id"],
-                second=labels[1]["id"],
-                position=int(position),
-            )
-        )
-    return comparisons, categories, invalid
-
-
-def _groups(comparisons: Sequence[Comparison]) -> dict[tuple[int, int], list[Comparison]]:
-    """The showings of each pair, keyed by (episode, pair index), in run order."""
-    groups: dict[tuple[int, int], list[Comparison]] = {}
-    for c in comparisons:
-        groups.setdefault((c.episode, c.pair_index), []).append(c)
-    return groups
-
-
-def _both_orders(comparisons: Sequence[Comparison]) -> list[tuple[Comparison, Comparison]]:
-    """Pairs whose first and swapped showings were both answered validly."""
-    out = []
-    for shows in _groups(comparisons).values():
-        by_order = {c.order: c for c in shows}
-        if 0 in by_order and 1 in by_order:
-            out.append((by_order[0], by_order[1]))
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Fits and their uncertainty
-
-
-def _case_v(pairs: Sequence[tuple[int, int]], k: int) -> ThurstonianFit | None:
-    return thurstonian_fit(pairs, k, fit_sigma=False, ridge=_RIDGE) if pairs else None
+# Uncertainty of the means
 
 
 def _covariance(fit: ThurstonianFit, pairs: Sequence[tuple[int, int]], k: int) -> np.ndarray:
@@ -326,100 +370,3 @@ def _elo(pairs: Sequence[tuple[int, int]], k: int) -> list[float]:
         rating[w] += delta
         rating[lo] -= delta
     return rating
-
-
-# ---------------------------------------------------------------------------------------------
-# Checks of the measurement
-
-
-def _position_bias(comparisons: Sequence[Comparison]) -> dict[str, Any]:
-    both = _both_orders(comparisons)
-    first = sum((a.position == 0) + (b.position == 0) for a, b in both)
-    share = wilson(first, 2 * len(both))
-    value, low, high = share["value"], share["ci_low"], share["ci_high"]
-    return {
-        "value": None if value is None else value - 0.5,
-        "ci_low": None if low is None else low - 0.5,
-        "ci_high": None if high is None else high - 0.5,
-        "n": share["n"],
-        "pairs": len(both),
-        "first_share": share,
-    }
-
-
-def _order_consistency(comparisons: Sequence[Comparison]) -> dict[str, Any]:
-    both = _both_orders(comparisons)
-    return dict(wilson(sum(a.winner == b.winner for a, b in both), len(both)))
-
-
-def _heldout(comparisons: Sequence[Comparison], index: Mapping[str, int]) -> dict[str, Any]:
-    groups = list(_groups(comparisons).values())
-    test = [c for shows in groups[::HELDOUT_EVERY] for c in shows]
-    train = [c for g, shows in enumerate(groups) if g % HELDOUT_EVERY for c in shows]
-    k = len(index)
-    empty: dict[str, Any] = {
-        "accuracy": None,
-        "log_loss": None,
-        "chance_log_loss": math.log(2.0),
-        "n": 0,
-        "n_train": len(train),
-    }
-    fit = _case_v([(index[c.winner], index[c.loser]) for c in train], k)
-    if fit is None:
-        return empty
-    hits = loss = 0.0
-    n = 0
-    for c in test:
-        w, lo = index[c.winner], index[c.loser]
-        if not (math.isfinite(fit.mu[w]) and math.isfinite(fit.mu[lo])):
-            continue  # an option never seen in training cannot be predicted
-        diff = fit.mu[w] - fit.mu[lo]
-        hits += 1.0 if diff > 0 else 0.5 if diff == 0 else 0.0
-        p = min(max(fit.prob(w, lo), 1e-12), 1.0 - 1e-12)
-        loss -= math.log(p)
-        n += 1
-    if n < HELDOUT_MIN:
-        return {**empty, "n": n}
-    return {**empty, "accuracy": hits / n, "log_loss": loss / n, "n": n}
-
-
-def _intransitivity(pairs: Sequence[tuple[int, int]], k: int) -> dict[str, Any]:
-    wins = np.zeros((k, k))
-    for w, lo in pairs:
-        wins[w, lo] += 1
-    beats = (wins > wins.T).astype(float)
-    decided = beats + beats.T
-    compared = ((wins + wins.T) > 0).astype(float)
-    # Closed walks of length 3: each directed 3-cycle is counted 3 times, each triangle of an
-    # undirected graph 6 times.
-    cycles = round(float(np.trace(beats @ beats @ beats)) / 3.0)
-    triads = round(float(np.trace(decided @ decided @ decided)) / 6.0)
-    all_compared = round(float(np.trace(compared @ compared @ compared)) / 6.0)
-    return {
-        "value": cycles / triads if triads else None,
-        "n": triads,
-        "cycles": cycles,
-        "tied_triads": all_compared - triads,
-        "note": "triads whose three pairs all have a strict majority; no interval (triads "
-        "share pairs, so they are not independent)",
-    }
-
-
-def _split_half(
-    comparisons: Sequence[Comparison], index: Mapping[str, int], episodes: Sequence[int]
-) -> dict[str, Any]:
-    halves = (set(episodes[0::2]), set(episodes[1::2]))
-    out: dict[str, Any] = {"spearman": None, "n_options": 0, "episodes": [len(h) for h in halves]}
-    if not halves[1]:
-        return out
-    k = len(index)
-    fits = [
-        _case_v([(index[c.winner], index[c.loser]) for c in comparisons if c.episode in h], k)
-        for h in halves
-    ]
-    if fits[0] is None or fits[1] is None:
-        return out
-    both = np.isfinite(fits[0].mu) & np.isfinite(fits[1].mu)
-    out["n_options"] = int(both.sum())
-    out["spearman"] = spearman(fits[0].mu[both], fits[1].mu[both]) if both.sum() >= 3 else None
-    return out

@@ -1,0 +1,133 @@
+"""The pairwise and trade-off proxies against simulated subjects that break the fitted models.
+
+    python benchmarks/misspecified.py [--runs 40] [--presets misspecified_cauchy ...]
+
+Each run is the task_preferences preset's shape (20 episodes x 60 comparisons over 30 tasks
+and the opt-out; the trade-off: 20 episodes x 22 rounds), played by the simulated subject's
+own policy without the runner (``sandbox.agents.designs.pairwise_truth.play``; the proxies
+are the same function metrics.json is computed with). Per preset, over runs:
+
+- Spearman of the true utilities with the fitted means (median, min);
+- coverage of the 95% intervals, as a share of task-runs: of the true utility over ``sd``
+  (``raw``) and of the pseudo-true value (the case-V fit to the subject's exact choice
+  probabilities on the pairs shown: what the fit estimates), by the model-based interval
+  (``model``: the interval before the episode bootstrap) and the reported one (``wide``);
+- tasks on the wrong side of the opt-out per run (truth: the subject, offered the task and the
+  opt-out, takes the opt-out more often than not);
+- the share of hostile and harmful tasks below the opt-out, fitted and true;
+- how often the opt-out context diagnostic flags, and the position-bias test rejects, by the
+  pooled Wilson interval (before) and the episode-clustered one (after);
+- intransitivity beside its null reference;
+- the trade-off's switch point: coverage of the truth by the logistic and the model-free
+  interval, and how often the two are flagged as disagreeing;
+- time per fit and per bootstrap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from sandbox.agents.designs import pairwise_truth, tradeoff_truth
+from sandbox.agents.simulated import preset
+from sandbox.config import SimulatedAgentConfig
+from sandbox.metrics.designs.pairwise import compute as pairwise_proxies
+from sandbox.metrics.designs.tradeoff import compute as tradeoff_proxies
+
+PRESETS = (
+    "well_specified",
+    "misspecified_cauchy",
+    "misspecified_lapses",
+    "misspecified_drift",
+    "misspecified_position_drift",
+    "misspecified_context_opt_out",
+    "misspecified_threshold",
+)
+
+
+def subject(name: str) -> SimulatedAgentConfig:
+    """The preset; ``well_specified`` is the drift preset with every misspecification off."""
+    if name != "well_specified":
+        return preset(name)
+    cfg = preset("misspecified_drift")
+    cfg.pairwise.drift_sd = 0.0
+    cfg.tradeoff.drift_sd = 0.0
+    return cfg
+
+
+def pairwise_rows(cfg: SimulatedAgentConfig, runs: int) -> list[dict]:
+    rows = []
+    for seed in range(runs):
+        records = pairwise_truth.play(cfg, seed)
+        rows.append(pairwise_truth.evaluate(cfg, pairwise_proxies(records), records))
+    return rows
+
+
+def tradeoff_rows(cfg: SimulatedAgentConfig, runs: int) -> list[dict]:
+    rows = []
+    for seed in range(runs):
+        m = tradeoff_proxies(tradeoff_truth.play(cfg, seed))
+        for variant, block in m["variants"].items():
+            point = block["switch_point"]
+            truth = cfg.tradeoff.switch_point(variant)
+            rows.append(
+                {
+                    "variant": variant,
+                    "logistic": tradeoff_truth.covers(point, truth),
+                    "model_free": tradeoff_truth.covers(point["model_free"], truth),
+                    "disagree": bool(point["models_disagree"]),
+                }
+            )
+    return rows
+
+
+def mean(rows: list[dict], key: str) -> float:
+    values = [float(r[key]) for r in rows if r[key] is not None]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--presets", nargs="*", default=list(PRESETS))
+    args = parser.parse_args()
+    for name in args.presets:
+        cfg = subject(name)
+        began = time.perf_counter()
+        rows = pairwise_rows(cfg, args.runs)
+        rho = [r["spearman"] for r in rows]
+        print(f"{name} ({args.runs} runs, {time.perf_counter() - began:.0f} s)")
+        print(
+            f"  pairwise: Spearman median {statistics.median(rho):.3f} min {min(rho):.3f}; "
+            f"coverage raw model {mean(rows, 'cover_raw_model'):.2f} wide "
+            f"{mean(rows, 'cover_raw_wide'):.2f}; pseudo-true model "
+            f"{mean(rows, 'cover_pt_model'):.2f} wide {mean(rows, 'cover_pt_wide'):.2f}"
+        )
+        print(
+            f"  sign errors/run {mean(rows, 'sign_errors'):.2f}; hostile+harmful below opt-out "
+            f"fitted {mean(rows, 'aversive_below_fit'):.2f} true "
+            f"{mean(rows, 'aversive_below_true'):.2f}; context flagged "
+            f"{mean(rows, 'context_flagged'):.2f}"
+        )
+        print(
+            f"  position bias rejected: pooled Wilson {mean(rows, 'position_reject_pooled'):.2f}"
+            f", clustered {mean(rows, 'position_reject_clustered'):.2f}; intransitivity "
+            f"{mean(rows, 'intransitivity'):.3f} vs null {mean(rows, 'intransitivity_null'):.3f}"
+            f" (p < 0.05 in {np.mean([(r['intransitivity_p'] or 1) < 0.05 for r in rows]):.2f})"
+        )
+        print(
+            f"  time: fit {1000 * mean(rows, 'fit_seconds'):.1f} ms, bootstrap (200 refits) "
+            f"{1000 * mean(rows, 'bootstrap_seconds'):.0f} ms"
+        )
+        trade = tradeoff_rows(cfg, args.runs)
+        print(
+            f"  tradeoff: switch coverage logistic {mean(trade, 'logistic'):.2f}, model-free "
+            f"{mean(trade, 'model_free'):.2f}; disagreement flagged {mean(trade, 'disagree'):.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
