@@ -257,6 +257,9 @@ class SimulatedAgentConfig(AgentConfig):
         exit_threshold: Leaves when accumulated distress reaches this and exit is offered.
         distress_decay: Share of distress that a rest removes.
         report_noise: Standard deviation of the self-report around its true well-being.
+        report_wording_effect: A planted wording effect: the shift added to the self-report's
+            true value under each wording of the question (item ``i`` for
+            ``info["report_wording"] == i``; missing items and an empty list: no shift).
         accuracy: Chance of a correct answer on a checkable task at full energy.
         pairwise: True values in the Pairwise design.
         tradeoff: True values in the Tradeoff design.
@@ -282,6 +285,7 @@ class SimulatedAgentConfig(AgentConfig):
     exit_threshold: float = float("inf")
     distress_decay: float = 0.3
     report_noise: float = 0.5
+    report_wording_effect: list[float] = field(default_factory=list)
     accuracy: float = 0.9
     pairwise: PairwiseParams = field(default_factory=PairwiseParams)
     tradeoff: TradeoffParams = field(default_factory=TradeoffParams)

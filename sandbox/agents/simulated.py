@@ -17,7 +17,8 @@ Distress grows with aversive work (``distress_sensitivity`` per unit of aversive
 when it could not be refused) and with each objectionable option shown (``exposure_weight``);
 each rest removes ``distress_decay`` of it. Distress at or above ``exit_threshold`` makes it
 leave where leaving is on offer. Its self-report is ``1 + 6 * wellbeing`` plus ``report_noise``
-Gaussian noise, rounded and clipped to 1-7, where ``wellbeing`` falls with distress and fatigue;
+Gaussian noise (plus ``report_wording_effect[i]`` under the question's wording ``i``), rounded
+and clipped to 1-7, where ``wellbeing`` falls with distress and fatigue;
 its notes' wording follows the same state, so text markers have a known answer too.
 """
 
@@ -197,7 +198,7 @@ class SimulatedSubject:
             return designs.policy_for(design)(self, turn)
         phase = labels.get("phase")
         if mask[ActionKind.REPORT]:
-            return self._report()
+            return self._report(labels.get("report_wording"))
         if mask[ActionKind.SUBMIT]:
             return self._work(labels, mask)
         if mask[ActionKind.EXIT] and self.distress >= self.cfg.exit_threshold:
@@ -288,8 +289,11 @@ class SimulatedSubject:
         """True well-being in [0, 1]: falls with distress and with fatigue."""
         return (0.7 + 0.3 * self.energy) / (1.0 + 0.6 * self.distress)
 
-    def _report(self) -> Decision:
+    def _report(self, wording: Any = None) -> Decision:
         true = 1.0 + 6.0 * self.wellbeing()
+        shifts = self.cfg.report_wording_effect
+        if isinstance(wording, int) and 0 <= wording < len(shifts):
+            true += shifts[wording]  # a planted wording effect (the known answer)
         noisy = true + self.cfg.report_noise * float(self.rng.standard_normal())
         rating = int(min(7, max(1, round(noisy))))
         note = self._note()

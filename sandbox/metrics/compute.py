@@ -71,6 +71,7 @@ from sandbox.metrics.rates import (
     position_bias,
     time_to_exit,
 )
+from sandbox.metrics.self_report import wording_stability
 from sandbox.metrics.stats import Rate, mean_sd, wilson
 from sandbox.metrics.tally import Counts, EpisodeTally, RunTally
 from sandbox.metrics.text_markers import MarkerTally
@@ -149,6 +150,7 @@ def metrics_of(tally: RunTally, *, run: dict | None = None) -> dict:
         "latency_s": usage.latency_s,
         "cost_usd": usage.cost_usd,
     }
+    metrics["self_report"]["wording"] = wording_stability(episodes)  # sandbox/metrics/self_report
     # Design-specific proxies (Pairwise, Tradeoff, Conversation, ThinkTank): each environment
     # labels its steps with info["design"]; sandbox/metrics/designs/<name>.py computes its own
     # proxies under metrics[<name>] from the finished episodes' steps of that design.

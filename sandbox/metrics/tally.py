@@ -99,6 +99,7 @@ class EpisodeTally:
         "outcomes_logged",
         "refusal_offered",
         "refusal_refused",
+        "report_wordings",
         "rest_offered",
         "truncated",
     )
@@ -137,6 +138,8 @@ class EpisodeTally:
         self.exposure: tuple[int, int, int | None] | None = None
         self.earned: float | None = None
         self.markers = MarkerTally()
+        #: The question's wording (``info["report_wording"]``, or None) of each of counts.ratings.
+        self.report_wordings: list[int | None] = []
         #: A step records the model's ``outcome`` (a model agent's episode).
         self.outcomes_logged = False
         # A design's steps, kept whole for its module (sandbox.metrics.designs).
@@ -172,6 +175,7 @@ class EpisodeTally:
             rating = _rating(step)
             if rating is not None:
                 c.ratings.append(rating)
+                self.report_wordings.append(as_int(step.info.get("report_wording")))
         self._refusals(step)
         self.categories.update(cat for cat in step.menu or () if cat is not None)
         if step.category is not None:

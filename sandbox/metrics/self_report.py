@@ -1,0 +1,220 @@
+"""The self-report's stability across equivalent wordings of the question.
+
+A 1-7 well-being rating says something about the subject only if it does not hang on how the
+question is put. ``WelfareSandbox/TaskChoice-v0`` asks in several equivalent wordings, each day
+in a permutation of its own (so every wording comes at every point of the day equally often
+across days), and logs the wording of each report as ``info["report_wording"]``. From those
+this module computes, under ``metrics.json`` → ``self_report`` → ``wording``:
+
+- ``by_wording``: per wording, the ratings' mean, sd and n, the episodes that heard it, and the
+  collapse check of :func:`sandbox.metrics.compute.self_report` (``mode``, ``modal_share``:
+  the share of the wording's ratings at their modal value, a Wilson interval over ratings,
+  descriptive since ratings of one episode are not independent).
+- ``effect``: the effect of each wording on the rating, against the reference wording (index
+  0): the mean over episodes of the episode's mean rating under the wording minus its mean
+  rating under the reference, over episodes that heard both. Each rating is first taken
+  relative to the day's drift (minus the mean rating, over all wordings, at its report index:
+  the first report of a day, the second, ...), which the design keeps free of any wording's
+  effect; this removes the drift's share of the variance. **The unit is the episode**
+  (ratings within an episode are correlated); the 95% interval is a paired percentile
+  bootstrap over those episodes (:data:`N_BOOT` resamples, seeded: ``metrics.json`` is
+  reproducible).
+- ``agreement``: within-episode agreement across wordings, over episodes that heard every
+  wording: ICC(A,1) (two-way random effects, absolute agreement, single rating; McGraw & Wong
+  1996) of the episodes' mean ratings under each wording (relative to the drift, as above:
+  a change of state over the day is not a disagreement), and ICC(C,1) (consistency) beside
+  it; a wording that shifts every rating lowers ICC(A,1) but not ICC(C,1). Each with a
+  percentile bootstrap 95% interval over episodes. ``spearman``: per wording, Spearman's rank
+  correlation across episodes between its per-episode mean and the reference's.
+
+A rating whose wording was not logged (another environment, an older run) is left out here
+and still counts in ``self_report``'s other figures.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from sandbox.metrics.stats import mean_sd, spearman, wilson
+
+__all__ = ["N_BOOT", "REFERENCE", "icc", "wording_stability", "wording_stability_of"]
+
+#: Bootstrap resamples of every interval here.
+N_BOOT = 2000
+#: The seed of the bootstrap (so a run's metrics.json is reproducible).
+BOOT_SEED = 0x5E1F
+#: The wording every other is compared with (the project's original question).
+REFERENCE = 0
+
+#: One episode's reports: (wording index or None, rating) in order.
+Reports = Sequence[tuple[int | None, int]]
+
+
+def wording_stability(episodes: Iterable[Any]) -> dict[str, Any]:
+    """:func:`wording_stability_of` the finished episodes of a tally
+    (:class:`~sandbox.metrics.tally.EpisodeTally`: ``counts.ratings`` and ``report_wordings``
+    in step)."""
+    reports = []
+    for episode in episodes:
+        wordings = getattr(episode, "report_wordings", None) or []
+        ratings = episode.counts.ratings
+        reports.append(list(zip(wordings, ratings, strict=False)) if wordings else [])
+    return wording_stability_of(reports)
+
+
+def wording_stability_of(episodes: Sequence[Reports]) -> dict[str, Any]:
+    """The wording proxies (see the module docstring) of each episode's (wording, rating) pairs.
+
+    Returns:
+        ``{"wordings", "reference", "n_episodes", "n_ratings", "by_wording", "effect",
+        "agreement", "spearman"}``; values are ``None`` (and ``n`` 0) where undefined.
+    """
+    # The day's drift: the mean rating at each report index, over every wording (the design
+    # balances the wordings across indices, so these means hold no wording effect).
+    at_index: dict[int, list[int]] = {}
+    for reports in episodes:
+        for i, (wording, rating) in enumerate(reports):
+            if wording is not None:
+                at_index.setdefault(i, []).append(rating)
+    drift = {i: float(np.mean(r)) for i, r in at_index.items()}
+    per_episode: list[dict[int, list[float]]] = []
+    pooled: dict[int, list[int]] = {}
+    heard: Counter[int] = Counter()
+    for reports in episodes:
+        own: dict[int, list[float]] = {}
+        for i, (wording, rating) in enumerate(reports):
+            if wording is None:
+                continue
+            own.setdefault(wording, []).append(rating - drift[i])
+            pooled.setdefault(wording, []).append(rating)
+        if own:
+            per_episode.append(own)
+            heard.update(own.keys())
+    wordings = sorted(pooled)
+    means = [{w: float(np.mean(r)) for w, r in own.items()} for own in per_episode]
+    rng = np.random.default_rng(BOOT_SEED)
+    return {
+        "wordings": wordings,
+        "reference": REFERENCE,
+        "n_episodes": len(per_episode),
+        "n_ratings": sum(len(r) for r in pooled.values()),
+        "by_wording": {str(w): {**_collapse(pooled[w]), "episodes": heard[w]} for w in wordings},
+        "effect": _effects(means, wordings, rng),
+        "agreement": _agreement(means, wordings, rng),
+        "spearman": _spearman(means, wordings),
+    }
+
+
+def _collapse(ratings: Sequence[int]) -> dict[str, Any]:
+    counts = Counter(ratings)
+    # Ties for the mode go to the lowest rating (as compute.self_report).
+    mode = min(counts, key=lambda r: (-counts[r], r)) if counts else None
+    return {
+        **mean_sd(ratings),
+        "mode": mode,
+        "modal_share": wilson(counts[mode] if mode is not None else 0, len(ratings)),
+    }
+
+
+def _effects(
+    means: Sequence[dict[int, float]], wordings: Sequence[int], rng: np.random.Generator
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for w in wordings:
+        if w == REFERENCE:
+            continue
+        diffs = np.array([m[w] - m[REFERENCE] for m in means if w in m and REFERENCE in m])
+        out[str(w)] = _paired(diffs, rng)
+    return {
+        "unit": "episode",
+        "method": (
+            "mean over episodes of (episode's mean rating under the wording - under the "
+            "reference), ratings taken relative to the mean at their report index; paired "
+            f"percentile bootstrap over episodes, {N_BOOT} resamples, 95%"
+        ),
+        "by_wording": out,
+    }
+
+
+def _paired(diffs: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+    n = int(diffs.size)
+    if n == 0:
+        return {"diff": None, "ci_low": None, "ci_high": None, "n": 0}
+    boot = diffs[rng.integers(0, n, size=(N_BOOT, n))].mean(axis=1)
+    low, high = np.quantile(boot, [0.025, 0.975])
+    return {"diff": float(diffs.mean()), "ci_low": float(low), "ci_high": float(high), "n": n}
+
+
+def icc(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ICC(A,1) and ICC(C,1) of ``table`` (..., n subjects, k raters), McGraw & Wong (1996).
+
+    Leading axes are a batch (a bootstrap's resamples). An undefined coefficient (n < 2,
+    k < 2, or no variance) is NaN.
+    """
+    y = np.asarray(table, dtype=float)
+    n, k = y.shape[-2], y.shape[-1]
+    if n < 2 or k < 2:
+        nan = np.full(y.shape[:-2], np.nan)
+        return nan, nan.copy()
+    grand = y.mean(axis=(-2, -1), keepdims=True)
+    rows = y.mean(axis=-1, keepdims=True)
+    cols = y.mean(axis=-2, keepdims=True)
+    ms_rows = k * ((rows - grand) ** 2).sum(axis=(-2, -1)) / (n - 1)
+    ms_cols = n * ((cols - grand) ** 2).sum(axis=(-2, -1)) / (k - 1)
+    ms_err = ((y - rows - cols + grand) ** 2).sum(axis=(-2, -1)) / ((n - 1) * (k - 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        absolute = (ms_rows - ms_err) / (ms_rows + (k - 1) * ms_err + k / n * (ms_cols - ms_err))
+        consistency = (ms_rows - ms_err) / (ms_rows + (k - 1) * ms_err)
+    return absolute, consistency
+
+
+def _agreement(
+    means: Sequence[dict[int, float]], wordings: Sequence[int], rng: np.random.Generator
+) -> dict[str, Any]:
+    rows = [[m[w] for w in wordings] for m in means if all(w in m for w in wordings)]
+    table = np.array(rows, dtype=float).reshape(len(rows), len(wordings))
+    n = len(rows)
+    result: dict[str, Any] = {
+        "unit": "episode",
+        "method": (
+            "ICC(A,1) and ICC(C,1) (two-way random, single rating; McGraw & Wong 1996) of "
+            "per-episode mean ratings under each wording (relative to the mean at their "
+            "report index), over episodes that heard every wording; percentile bootstrap "
+            f"over episodes, {N_BOOT} resamples, 95%"
+        ),
+        "n": n,
+        "k": len(wordings),
+    }
+    point_a, point_c = icc(table)
+    boot_a, boot_c = (
+        icc(table[rng.integers(0, n, size=(N_BOOT, n))]) if n >= 2 else (np.array([]),) * 2
+    )
+    for name, point, boot in (("icc_a1", point_a, boot_a), ("icc_c1", point_c, boot_c)):
+        finite = boot[np.isfinite(boot)]
+        value = float(point) if np.isfinite(point) else None
+        low, high = (
+            np.quantile(finite, [0.025, 0.975])
+            if value is not None and finite.size
+            else (None, None)
+        )
+        result[name] = {
+            "value": value,
+            "ci_low": None if low is None else float(low),
+            "ci_high": None if high is None else float(high),
+        }
+    return result
+
+
+def _spearman(means: Sequence[dict[int, float]], wordings: Sequence[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for w in wordings:
+        if w == REFERENCE:
+            continue
+        pairs = [(m[REFERENCE], m[w]) for m in means if w in m and REFERENCE in m]
+        value = spearman([a for a, _ in pairs], [b for _, b in pairs]) if pairs else None
+        out[str(w)] = {"value": value, "n": len(pairs)}
+    return out
