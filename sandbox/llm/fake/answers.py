@@ -3,7 +3,9 @@
 The answer is a tool call chosen by a policy among the tools offered, with input valid for the
 tool's schema (enums, integer ranges, required strings). Under a forced choice (``any``/``tool``)
 no text comes before the call, as with real models; under ``auto`` the random policy writes a
-sentence first for about half the requests.
+sentence first for about half the requests. A judge's request (its one tool is ``score``) is
+answered by the judge policy of :mod:`sandbox.llm.fake.judge` (the planted phrases of its
+text), except under a script.
 """
 
 from __future__ import annotations
