@@ -25,7 +25,11 @@ this module computes, under ``metrics.json`` → ``self_report`` → ``wording``
   a change of state over the day is not a disagreement), and ICC(C,1) (consistency) beside
   it; a wording that shifts every rating lowers ICC(A,1) but not ICC(C,1). Each with a
   percentile bootstrap 95% interval over episodes. ``spearman``: per wording, Spearman's rank
-  correlation across episodes between its per-episode mean and the reference's.
+  correlation across episodes between its per-episode mean and the reference's (a point
+  value, with ``n_episodes``).
+
+Each effect is ``{"mean", "ci_low", "ci_high", "n"}`` (``n``: episodes), the shape ``wsb
+report`` reads as a mean with its interval.
 
 A rating whose wording was not logged (another environment, an older run) is left out here
 and still counts in ``self_report``'s other figures.
@@ -143,10 +147,10 @@ def _effects(
 def _paired(diffs: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
     n = int(diffs.size)
     if n == 0:
-        return {"diff": None, "ci_low": None, "ci_high": None, "n": 0}
+        return {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
     boot = diffs[rng.integers(0, n, size=(N_BOOT, n))].mean(axis=1)
     low, high = np.quantile(boot, [0.025, 0.975])
-    return {"diff": float(diffs.mean()), "ci_low": float(low), "ci_high": float(high), "n": n}
+    return {"mean": float(diffs.mean()), "ci_low": float(low), "ci_high": float(high), "n": n}
 
 
 def icc(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -216,5 +220,5 @@ def _spearman(means: Sequence[dict[int, float]], wordings: Sequence[int]) -> dic
             continue
         pairs = [(m[REFERENCE], m[w]) for m in means if w in m and REFERENCE in m]
         value = spearman([a for a, _ in pairs], [b for _, b in pairs]) if pairs else None
-        out[str(w)] = {"value": value, "n": len(pairs)}
+        out[str(w)] = {"value": value, "n_episodes": len(pairs)}
     return out

@@ -45,9 +45,9 @@ def test_an_exact_shift_is_recovered_exactly_and_lowers_only_absolute_agreement(
     episodes = balanced([2, 3, 4, 5, 3, 4], shift=[0, -1, 1], drift=[1, 0, -1])
     result = wording_stability_of(episodes)
     effect = result["effect"]["by_wording"]
-    assert effect["1"]["diff"] == pytest.approx(-1.0) and effect["1"]["n"] == 6
+    assert effect["1"]["mean"] == pytest.approx(-1.0) and effect["1"]["n"] == 6
     assert effect["1"]["ci_low"] == pytest.approx(-1.0) == effect["1"]["ci_high"]
-    assert effect["2"]["diff"] == pytest.approx(1.0)
+    assert effect["2"]["mean"] == pytest.approx(1.0)
     agreement = result["agreement"]
     assert agreement["n"] == 6 and agreement["k"] == 3
     assert agreement["icc_c1"]["value"] == pytest.approx(1.0)  # the drift is taken out
@@ -59,7 +59,7 @@ def test_an_exact_shift_is_recovered_exactly_and_lowers_only_absolute_agreement(
 
 def test_without_a_shift_the_wordings_agree() -> None:
     result = wording_stability_of(balanced([2, 3, 4, 5, 3, 6], shift=[0, 0, 0], drift=[1, 0, -1]))
-    assert result["effect"]["by_wording"]["1"]["diff"] == pytest.approx(0.0)
+    assert result["effect"]["by_wording"]["1"]["mean"] == pytest.approx(0.0)
     assert result["agreement"]["icc_a1"]["value"] == pytest.approx(1.0)
 
 
