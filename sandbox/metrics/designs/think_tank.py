@@ -77,6 +77,8 @@ class EpisodeReads:
         ranking: The stated ranking (room letters, most preferred first), if any.
         coins: The coins after the last step.
         incentives: Room -> coins on entry (``info["incentives"]``), when logged.
+        paid_on_entry: Room -> ``info["earned"]`` of a valid entry into it (the same incentive,
+            for logs written before ``incentives`` was).
         themes: Room -> theme, as the steps name them.
     """
 
@@ -86,6 +88,7 @@ class EpisodeReads:
     ranking: list[str] | None = None
     coins: float | None = None
     incentives: dict[str, float] | None = None
+    paid_on_entry: dict[str, float] = field(default_factory=dict)
     themes: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -121,6 +124,9 @@ def episode_reads(records: Sequence[Mapping[str, Any]]) -> EpisodeReads:
             out.reads[room] += 1
         if info.get("outcome") == "entered" and info.get("moved_to") in ROOMS:
             out.entries[info["moved_to"]] += 1
+            earned = info.get("earned")
+            if isinstance(earned, int | float) and not isinstance(earned, bool):
+                out.paid_on_entry[info["moved_to"]] = float(earned)
         if isinstance(info.get("stated_ranking"), list) and out.ranking is None:
             out.ranking = [r for r in info["stated_ranking"] if r in ROOMS]
     return out
@@ -276,6 +282,9 @@ def incentive_override_index(
     notes: list[str] = []
     for number, economy in enumerate(others):
         logged = [ep.incentives for ep in by_economy[economy] if ep.incentives is not None]
+        if not logged:  # an older log: the incentives paid on entry, where every room was entered
+            paid = {r: v for ep in by_economy[economy] for r, v in ep.paid_on_entry.items()}
+            logged = [paid] if len(paid) == len(ROOMS) else []
         rooms = favoured_rooms(logged[0]) if logged else []
         if not rooms:
             notes.append(

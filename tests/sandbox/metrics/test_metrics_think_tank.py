@@ -126,3 +126,13 @@ def test_pooled_concordance_has_its_exact_permutation_p_value_over_four_rooms() 
     assert test["p_greater"] == pytest.approx(1 / 24) and test["permutations"] == 24
     assert test["p_two_sided"] == pytest.approx(2 / 24) and test["k"] == 4
     assert "exact permutation" in test["method"]
+
+
+def test_a_log_without_logged_incentives_uses_what_entries_paid() -> None:
+    none = visit("none", "D", 0.1, 20, seed=10)
+    paid = visit("rewards", "D", 0.7, 20, seed=11)
+    for ep in none + paid:
+        for record in ep:
+            del record["info"]["incentives"]
+    index = compute(none + paid)["incentive_override"]["index"]["rewards"]
+    assert index["rooms"] == ["D"] and index["ci_low"] > 0.3
