@@ -9,7 +9,6 @@ from typing import Any
 
 from sandbox import store
 from sandbox.display.safe import one_line
-from sandbox.metrics.stats import min_detectable_effect
 from sandbox.report.effects import effects_against
 from sandbox.report.model import (
     Condition,
@@ -20,9 +19,10 @@ from sandbox.report.model import (
 )
 from sandbox.report.proxies import metric_estimates
 from sandbox.report.reading import JobSpec, read_condition, read_conditions
+from sandbox.report.resample import mde_binary
 from sandbox.sweepdir import job_dirs, job_name, read_overrides
 
-__all__ = ["build_report", "metric_estimates"]
+__all__ = ["build_report", "factors", "metric_estimates"]
 
 #: Keys of a published block that name where its figures come from.
 _SOURCE_KEYS = ("source", "citation", "reference", "paper", "label")
@@ -83,7 +83,8 @@ def build_report(
     report.effects = effects_against(conditions, ctrl, seed=seed, n_boot=n_boot)
     sizes = [c.episodes for c in conditions if c.episodes]
     if sizes and ctrl.episodes:
-        report.mde = min_detectable_effect(ctrl.episodes, min(sizes), p=0.5)
+        report.mde = mde_binary(ctrl.episodes, min(sizes), 0.5)[1]
+    report.comparisons = sum(e.p is not None for e in report.effects)
     report.published = _published(conditions)
     return report
 
@@ -95,19 +96,47 @@ def _overrides(job: Path) -> list[str]:
         return []
 
 
-def _name_conditions(conditions: list[Condition]) -> None:
-    """Give each condition a unique, readable name.
+def factors(conditions: Sequence[Condition]) -> list[dict[str, str]]:
+    """Each condition's factors that differ between the conditions: ``{key: value}``.
 
-    The intervention's name when those are unique; else the overrides that differ between
-    jobs (``agent/preset=content,intervention=none``); else the job directory's name.
+    A factor is an override's key (``env.kwargs.exit_method``), or ``intervention`` when the
+    interventions differ and no override names them; keys that have the same value in every
+    condition are left out.
     """
-    names = [c.intervention for c in conditions]
-    if all(names) and len(set(names)) == len(names):
-        for cond, name in zip(conditions, names, strict=True):
-            cond.name = str(name)
-        return
-    common = set.intersection(*(set(c.overrides) for c in conditions)) if conditions else set()
-    labels = [",".join(o for o in c.overrides if o not in common) for c in conditions]
+    rows: list[dict[str, str]] = []
+    for cond in conditions:
+        row: dict[str, str] = {}
+        for override in cond.overrides:
+            key, _, value = override.partition("=")
+            row[key] = value
+        if "intervention" not in row and cond.intervention is not None:
+            row["intervention"] = cond.intervention
+        rows.append(row)
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    differ = [k for k in keys if len({row.get(k) for row in rows}) > 1]
+    return [{k: row[k] for k in differ if k in row} for row in rows]
+
+
+def _short_keys(keys: Sequence[str]) -> dict[str, str]:
+    """Each key by its last dotted part (``exit_method``), when that is unambiguous."""
+    tails = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: t if tails.count(t) == 1 else k for k, t in zip(keys, tails, strict=True)}
+
+
+def _name_conditions(conditions: list[Condition]) -> None:
+    """Give each condition a unique, readable name: the factors that differ between jobs.
+
+    The intervention's name when it is the only factor that differs; else the differing factors
+    by their short keys (``exit_method=tool, exit_mode=hypothetical``); else the job
+    directory's name.
+    """
+    rows = factors(conditions)
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    short = _short_keys(keys)
+    if keys == ["intervention"]:
+        labels = [row.get("intervention", "") for row in rows]
+    else:
+        labels = [", ".join(f"{short[k]}={v}" for k, v in row.items()) for row in rows]
     if all(labels) and len(set(labels)) == len(labels):
         for cond, label in zip(conditions, labels, strict=True):
             cond.name = label

@@ -40,8 +40,22 @@ def fmt_cell(est: Estimate | None) -> str:
     return " ".join(parts)
 
 
+#: Design headlines that are shares (0-1), shown in percentage points.
+_DESIGN_SHARES = (
+    "conversation.exit_rate",
+    "think_tank.read_share.",
+    "think_tank.aversive_share",
+    "think_tank.incentive_override",
+    "pairwise.below_opt_out.",
+)
+
+
 def _is_share(proxy: str) -> bool:
-    return proxy in PROPORTIONS or proxy.startswith("choice_share.")
+    return (
+        proxy in PROPORTIONS
+        or proxy.startswith("choice_share.")
+        or any(proxy.startswith(p) for p in _DESIGN_SHARES)
+    )
 
 
 def fmt_diff(value: float | None, proxy: str) -> str:
@@ -63,16 +77,28 @@ def fmt_effect(effect: Effect) -> str:
     unit = " pp" if scale == 100 else ""
     low = effect.ci_low * scale if effect.ci_low is not None else float("nan")
     high = effect.ci_high * scale if effect.ci_high is not None else float("nan")
-    return f"{effect.diff * scale:+.1f}{unit} [{low:+.1f}, {high:+.1f}]"
+    digits = 1 if scale == 100 or abs(effect.diff) >= 1 else 3
+    mark = f" {HOLM_MARK}" if effect.holm else ""
+    d = digits
+    return f"{effect.diff * scale:+.{d}f}{unit} [{low:+.{d}f}, {high:+.{d}f}]{mark}"
+
+
+def _fmt_size(value: float, proxy: str) -> str:
+    return f"{value * 100:.1f} pp" if _is_share(proxy) else f"{value:.3g}"
 
 
 def fmt_mde(effect: Effect) -> str:
-    """The minimum detectable effect in the proxy's units, or ``n/a``."""
+    """The minimum detectable effect in the proxy's units (``-4.1/+5.0 pp`` when the two
+    directions differ, ``+3.2 pp only`` when one is out of reach), or ``n/a``."""
+    down, up = effect.mde_down, effect.mde_up
     if effect.mde is None:
         return "n/a"
-    if _is_share(effect.proxy):
-        return f"{effect.mde * 100:.1f} pp"
-    return f"{effect.mde:.3g}"
+    if (down is None and up is None) or down == up:
+        return _fmt_size(effect.mde, effect.proxy)
+    if down is None or up is None:
+        sign = "+" if up is not None else "-"
+        return f"{sign}{_fmt_size(effect.mde, effect.proxy)} only"
+    return f"-{_fmt_size(down, effect.proxy)}/+{_fmt_size(up, effect.proxy)}"
 
 
 def fmt_any(value: Any) -> str:
@@ -96,6 +122,18 @@ EFFECT_LABELS = {
     "any_refusal_rate": "any refusal share",
     "self_report": "mean self-report",
     "reward": "total reward",
+    "conversation.exit_rate": "bail exit rate (genuine, per episode)",
+    "conversation.exit_rate_all": "bail exit rate (false exits too)",
+    "think_tank.aversive_share": "think tank aversive-room share of reads",
+    "think_tank.concordance": "think tank stated-revealed Spearman",
+}
+#: The mark of an effect that survives Holm's correction.
+HOLM_MARK = "*"
+_PREFIX_LABELS = {
+    "think_tank.read_share.": "think tank read share, room ",
+    "tradeoff.switch_point.": "trade-off switch point, ",
+    "pairwise.utility.": "pairwise utility (opt-out = 0), ",
+    "pairwise.below_opt_out.": "pairwise below-opt-out share, ",
 }
 
 
@@ -103,15 +141,55 @@ def effect_label(proxy: str) -> str:
     """A readable label of a per-episode proxy."""
     if proxy.startswith("choice_share."):
         return f"choice share {proxy.split('.', 1)[1]}"
+    for prefix, label in _PREFIX_LABELS.items():
+        if proxy.startswith(prefix):
+            return label + proxy[len(prefix) :]
     return EFFECT_LABELS.get(proxy, proxy)
 
 
 def effects_by_proxy(report: Report) -> dict[str, dict[str, Effect]]:
-    """Effects indexed ``[proxy][condition]``."""
+    """Effects indexed ``[row][condition]``: the row is the proxy, or the label of a design's
+    own comparison (:mod:`sandbox.report.headlines`)."""
     table: dict[str, dict[str, Effect]] = {}
     for effect in report.effects:
-        table.setdefault(effect.proxy, {})[effect.condition] = effect
+        table.setdefault(effect.label or effect.proxy, {})[effect.condition] = effect
     return table
+
+
+def effects_note(report: Report) -> str:
+    """How the effects were made, in one paragraph (unit, method, pairing)."""
+    paired = sum(e.paired for e in report.effects)
+    fitted = any(e.method is not None and e.method.startswith("MOVER") for e in report.effects)
+    text = (
+        "Difference condition − control. Per-episode proxies: difference of per-episode means, "
+        f"percentile bootstrap 95% interval over episodes ({report.n_boot} resamples, seed "
+        f"{report.seed})"
+    )
+    text += (
+        f"; paired by seed where two conditions' episodes share their seeds (pairs resampled "
+        f"together: {paired} of {len(report.effects)} effects)."
+        if paired
+        else "."
+    )
+    if fitted:
+        text += (
+            " Fitted headlines (switch points, utilities, below-opt-out shares): MOVER interval "
+            "from each condition's own 95% interval."
+        )
+    text += " MDE: minimum detectable effect at these n (80% power, two-sided 5%), both ways."
+    return text
+
+
+def comparisons_line(report: Report) -> str | None:
+    """How many comparisons the report made, and what marks the ones that survive Holm."""
+    if not report.comparisons:
+        return None
+    survive = sum(bool(e.holm) for e in report.effects)
+    return (
+        f"{report.comparisons} comparisons (every effect with a p-value, from its interval's "
+        f"standard error); {HOLM_MARK} marks the {survive} that survive Holm's correction at "
+        "family-wise 5%."
+    )
 
 
 def estimates_by_condition(report: Report) -> dict[str, dict[str, Estimate]]:

@@ -1,8 +1,12 @@
 """Per-episode values and the effects of each condition against the control.
 
-An effect is the difference of per-episode means with a percentile bootstrap 95% interval over
-episodes (the episode is the unit of replication), and the minimum detectable effect at the
-sweep's n.
+An effect on a per-episode proxy (and a design's per-episode headline) is the difference of
+per-episode means with a percentile bootstrap 95% interval over episodes (the episode is the
+unit of replication; paired by seed when the two conditions share their episodes' seeds:
+:mod:`sandbox.report.resample`). A design's fitted headline (a switch point, a utility) is
+compared from the two conditions' own intervals (MOVER). Each effect has its minimum
+detectable effect in both directions, and every effect with a p-value is one comparison of
+Holm's correction.
 """
 
 from __future__ import annotations
@@ -12,9 +16,27 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sandbox.metrics.stats import bootstrap_diff, min_detectable_effect, norm_ppf
 from sandbox.metrics.tally import EpisodeTally
+from sandbox.report.headlines import design_comparisons, fitted_estimates
 from sandbox.report.model import Condition, Effect
+from sandbox.report.resample import (
+    Diff,
+    episode_bootstrap,
+    holm,
+    mde_binary,
+    mde_normal,
+    mover,
+    seed_pairs,
+)
+
+#: Per-episode proxies that are an indicator (0 or 1) per episode: their MDE is the
+#: two-proportion one.
+BINARY = frozenset({"exit_rate", "conversation.exit_rate", "conversation.exit_rate_all"})
+#: The interval method of the fitted headlines.
+MOVER_METHOD = (
+    "MOVER (Zou & Donner 2008) from each condition's 95% interval (each carries its design's "
+    "episode bootstrap); conditions taken as independent"
+)
 
 
 def episode_values(episode: EpisodeTally, categories: Sequence[str]) -> dict[str, float]:
@@ -71,77 +93,183 @@ def per_episode_values(
     return out
 
 
+_FIXED = (
+    "refusal_rate",
+    "api_refusal_rate",
+    "any_refusal_rate",
+    "rest_rate",
+    "exit_rate",
+    "invalid_action_rate",
+    "self_report",
+)
+
+
 def _effect_proxies(conditions: Sequence[Condition]) -> list[str]:
-    keys: list[str] = []
-    fixed = [
-        "refusal_rate",
-        "api_refusal_rate",
-        "any_refusal_rate",
-        "rest_rate",
-        "exit_rate",
-        "invalid_action_rate",
-        "self_report",
-    ]
-    shares = sorted({k for c in conditions for k in c.columns if k.startswith("choice_")})
-    for key in [*fixed, *shares, "reward"]:
-        if any(key in c.columns for c in conditions):
-            keys.append(key)
-    return keys
+    keys = {k for c in conditions for k in c.columns}
+    shares = sorted(k for k in keys if k.startswith("choice_"))
+    designs = sorted(k for k in keys if "." in k and not k.startswith("choice_"))
+    return [k for k in [*_FIXED, *shares, "reward", *designs] if k in keys]
 
 
-def _mde(proxy: str, control: Sequence[float], other: Sequence[float]) -> float | None:
-    """Minimum detectable effect for ``proxy`` at these n (80% power, two-sided 5%).
+def boot_method(n_boot: int, paired: bool) -> str:
+    """What a bootstrap effect's interval is, in words."""
+    how = "pairs of episodes with the same seed resampled" if paired else "episodes resampled"
+    return f"percentile bootstrap 95% over episodes ({n_boot} resamples, {how})"
 
-    Binary per-episode proxies (exit) use the two-proportion power equation at the control's
-    rate; other proxies the normal approximation with the pooled per-episode sd.
+
+def _mde(
+    proxy: str, a: np.ndarray, b: np.ndarray, paired: bool
+) -> tuple[float | None, float | None]:
+    """``(down, up)``: the detectable decrease and increase at these n (80% power, 5%).
+
+    Paired conditions: the normal approximation with the sd of the paired differences (a
+    binary proxy whose pairs never differ falls back to the independent equation). Else a
+    binary proxy uses the two-proportion equation at the control's rate, any other the normal
+    approximation with the pooled per-episode sd.
     """
-    n_c, n_o = len(control), len(other)
+    if paired:
+        both = ~np.isnan(a) & ~np.isnan(b)
+        d = a[both] - b[both]
+        mde = mde_normal(float(np.std(d, ddof=1)), 1 / d.size) if d.size > 1 else None
+        if mde is not None or proxy not in BINARY:
+            return mde, mde
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    n_o, n_c = a.size, b.size
     if n_c < 2 or n_o < 2:
-        return None
-    if proxy == "exit_rate":  # an indicator per episode: the two-proportion equation
-        p = float(np.mean(control))
-        return min_detectable_effect(n_c, n_o, p=p if 0.0 < p < 1.0 else 0.5)
-    var_c = float(np.var(control, ddof=1))
-    var_o = float(np.var(other, ddof=1))
-    sd = math.sqrt(((n_c - 1) * var_c + (n_o - 1) * var_o) / (n_c + n_o - 2))
-    if sd > 0:
-        return (norm_ppf(0.975) + norm_ppf(0.8)) * sd * math.sqrt(1 / n_c + 1 / n_o)
-    return None
+        return None, None
+    if proxy in BINARY:
+        return mde_binary(n_c, n_o, float(np.mean(b)))
+    var = ((n_c - 1) * np.var(b, ddof=1) + (n_o - 1) * np.var(a, ddof=1)) / (n_c + n_o - 2)
+    mde = mde_normal(math.sqrt(float(var)), 1 / n_c + 1 / n_o)
+    return mde, mde
+
+
+def _smaller(down: float | None, up: float | None) -> float | None:
+    found = [v for v in (down, up) if v is not None]
+    return min(found) if found else None
+
+
+def _effect(
+    cond: str,
+    ref: str,
+    proxy: str,
+    diff: Diff,
+    mde: tuple[float | None, float | None],
+    **kw: object,
+) -> Effect:
+    return Effect(
+        condition=cond,
+        control=ref,
+        proxy=proxy,
+        diff=diff.diff,
+        ci_low=diff.ci_low,
+        ci_high=diff.ci_high,
+        n=diff.n,
+        n_control=diff.n_control,
+        mde=_smaller(*mde),
+        p=diff.p,
+        mde_down=mde[0],
+        mde_up=mde[1],
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _column_effects(
+    cond: Condition,
+    ref: Condition,
+    proxies: Sequence[str],
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    n_boot: int,
+    labels: Sequence[str | None] | None = None,
+) -> list[Effect]:
+    pairs = seed_pairs(cond.seeds, ref.seeds)
+    diffs = episode_bootstrap(a, b, rng, n_boot=n_boot, pairs=pairs)
+    if pairs is not None:
+        a, b = a[pairs[0]], b[pairs[1]]
+    method = boot_method(n_boot, pairs is not None)
+    out = []
+    for j, (proxy, diff) in enumerate(zip(proxies, diffs, strict=True)):
+        mde = _mde(proxy, a[:, j], b[:, j], pairs is not None)
+        label = labels[j] if labels is not None else None
+        out.append(
+            _effect(
+                cond.name,
+                ref.name,
+                proxy,
+                diff,
+                mde,
+                label=label,
+                method=method,
+                paired=pairs is not None,
+            )
+        )
+    return out
+
+
+def _matrix(cond: Condition, proxies: Sequence[str]) -> np.ndarray:
+    empty = [math.nan] * cond.episodes
+    columns = [cond.columns.get(p, empty) for p in proxies]
+    return np.asarray(columns, dtype=float).reshape(len(proxies), cond.episodes).T
+
+
+def _fitted_effects(cond: Condition, ctrl: Condition) -> list[Effect]:
+    mine, theirs = fitted_estimates(cond.metrics), fitted_estimates(ctrl.metrics)
+    out = []
+    for key in [k for k in mine if k in theirs]:
+        (va, la, ha, na), (vb, lb, hb, nb) = mine[key], theirs[key]
+        diff, low, high, p = mover((va, la, ha), (vb, lb, hb))
+        out.append(
+            Effect(
+                condition=cond.name,
+                control=ctrl.name,
+                proxy=key,
+                diff=diff,
+                ci_low=low,
+                ci_high=high,
+                n=na,
+                n_control=nb,
+                mde=None,
+                method=MOVER_METHOD,
+                p=p,
+            )
+        )
+    return out
 
 
 def effects_against(
     conditions: Sequence[Condition], ctrl: Condition, *, seed: int, n_boot: int
 ) -> list[Effect]:
-    """Each condition other than ``ctrl`` against it, on every per-episode proxy.
+    """Each condition other than ``ctrl`` against it on every proxy, and the designs' own
+    comparisons (:func:`sandbox.report.headlines.design_comparisons`); every effect with a
+    p-value marked by Holm's correction over all of them (``Effect.holm``).
 
     Args:
         conditions: The sweep's conditions, in job order.
         ctrl: The control (one of ``conditions``).
-        seed: Seed of the bootstrap; one stream per (condition, proxy).
+        seed: Seed of the bootstrap; one stream per comparison of two conditions (every proxy
+            of the comparison resampled with the same episodes).
         n_boot: Bootstrap resamples per effect.
     """
     effects: list[Effect] = []
-    values = ctrl.per_episode
+    proxies = _effect_proxies(conditions)
+    b = _matrix(ctrl, proxies)
     for i, cond in enumerate(conditions):
         if cond is ctrl:
             continue
-        mine = cond.per_episode
-        for j, proxy in enumerate(_effect_proxies(conditions)):
-            a, b = mine.get(proxy, []), values.get(proxy, [])
-            # One stream per (condition, proxy): adding a proxy does not move the others.
-            rng = np.random.default_rng([seed, i, j])
-            diff = bootstrap_diff(a, b, rng, n_boot=n_boot)
-            effects.append(
-                Effect(
-                    condition=cond.name,
-                    control=ctrl.name,
-                    proxy=proxy,
-                    diff=diff["diff"],
-                    ci_low=diff["ci_low"],
-                    ci_high=diff["ci_high"],
-                    n=len(a),
-                    n_control=len(b),
-                    mde=_mde(proxy, b, a),
-                )
-            )
+        rng = np.random.default_rng([seed, i])
+        effects += _column_effects(
+            cond, ctrl, proxies, _matrix(cond, proxies), b, rng=rng, n_boot=n_boot
+        )
+        effects += _fitted_effects(cond, ctrl)
+    for k, comp in enumerate(design_comparisons(conditions, ctrl)):
+        rng = np.random.default_rng([seed, len(conditions) + k])
+        effects += _column_effects(
+            comp.condition, comp.reference, [comp.proxy],
+            comp.a[:, None], comp.b[:, None], rng=rng, n_boot=n_boot, labels=[comp.label],
+        )  # fmt: skip
+    for effect, survives in zip(effects, holm([e.p for e in effects]), strict=True):
+        effect.holm = survives
     return effects

@@ -15,8 +15,10 @@ from typing import Any
 from sandbox import store
 from sandbox.display.safe import clean, one_line
 from sandbox.report.cells import (
+    comparisons_line,
     effect_label,
     effects_by_proxy,
+    effects_note,
     estimates_by_condition,
     fmt_any,
     fmt_cell,
@@ -101,7 +103,18 @@ def to_dict(report: Report) -> dict[str, Any]:
             }
             for p in report.published
         ],
-        "bootstrap": {"n_boot": report.n_boot, "seed": report.seed, "level": 0.95},
+        "bootstrap": {
+            "n_boot": report.n_boot,
+            "seed": report.seed,
+            "level": 0.95,
+            "unit": "episode",
+        },
+        "comparisons": {
+            "count": report.comparisons,
+            "correction": "holm",
+            "alpha": 0.05,
+            "surviving": sum(bool(e.holm) for e in report.effects),
+        },
         "notes": report.notes,
     }
 
@@ -215,11 +228,9 @@ def to_markdown(report: Report) -> str:
     if report.effects:
         others = [n for n in names if n != report.control]
         lines += ["", f"## Effects against the control ({md_escape(report.control or '')})", ""]
-        lines.append(
-            "Difference of per-episode means (condition − control) with a percentile bootstrap "
-            f"95% interval over episodes ({report.n_boot} resamples); MDE: minimum detectable "
-            "effect at these n (80% power, two-sided 5%)."
-        )
+        lines.append(md_escape(effects_note(report), 2000))
+        if comparisons_line(report):
+            lines += ["", md_escape(comparisons_line(report) or "", 2000)]
         lines.append("")
         header = "| proxy | " + " | ".join(f"{md_escape(n, 60)} | MDE" for n in others) + " |"
         lines.append(header)
@@ -319,11 +330,9 @@ def to_html(report: Report, figures: dict[str, bytes] | None = None) -> str:
     if report.effects:
         others = [n for n in names if n != report.control]
         out.append(f"<h2>Effects against the control ({h(report.control or '')})</h2>")
-        out.append(
-            '<p class="note">Difference of per-episode means (condition − control) with a '
-            f"percentile bootstrap 95% interval over episodes ({report.n_boot} resamples); MDE: "
-            "minimum detectable effect at these n (80% power, two-sided 5%).</p>"
-        )
+        out.append(f'<p class="note">{h(effects_note(report), 4000)}</p>')
+        if comparisons_line(report):
+            out.append(f'<p class="note">{h(comparisons_line(report), 4000)}</p>')
         out.append("<table><tr><th>proxy</th>")
         out += [f"<th>{h(n, 100)}</th><th>MDE</th>" for n in others]
         out.append("</tr>")

@@ -14,7 +14,7 @@ from sandbox.metrics.rates import HEADLINE_RATES
 from sandbox.records import as_num
 
 #: Version of the report's JSON shape; the major part changes when a key changes meaning.
-REPORT_SCHEMA = "report/1.0"
+REPORT_SCHEMA = "report/1.1"
 FORMATS = ("table", "md", "csv", "json", "html")
 PLOTS_HINT = "pip install 'welfare-sandbox[plots]'"
 
@@ -80,6 +80,8 @@ class Condition:
         columns: Per-episode proxy -> one value per finished episode, in index order (NaN
             where the proxy did not apply to the episode).
         seeds: Each finished episode's seed (its ``episode_end``'s), in the same order.
+        facts: What a design says of the condition as a whole (the bail method and mode, the
+            Think Tank's economy and favoured rooms: :mod:`sandbox.report.headlines`).
     """
 
     name: str
@@ -93,6 +95,7 @@ class Condition:
     proxies: list[Estimate]
     columns: dict[str, list[float]] = field(default_factory=dict)
     seeds: list[int | None] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def per_episode(self) -> dict[str, list[float]]:
@@ -102,19 +105,29 @@ class Condition:
 
 @dataclass(slots=True)
 class Effect:
-    """A condition's difference from the control on one per-episode proxy.
+    """A condition's difference from the control (or another reference) on one proxy.
 
     Attributes:
         condition: The condition's name.
-        control: The control's name.
-        proxy: The per-episode proxy (see :func:`episode_values`).
-        diff: Mean over the condition's episodes minus mean over the control's; ``None`` when
-            either side has no episode where the proxy applied.
-        ci_low: Lower end of the percentile bootstrap 95% interval (episodes resampled).
+        control: The reference's name (the control, except for a design's own comparisons).
+        proxy: The proxy: a per-episode one (see :func:`episode_values`), a design's headline
+            (:mod:`sandbox.report.headlines`).
+        diff: The condition's estimate minus the reference's; ``None`` when either side has
+            no episode where the proxy applied.
+        ci_low: Lower end of its 95% interval (``method`` says how).
         ci_high: Upper end.
-        n: Episodes of the condition where the proxy applied.
-        n_control: Episodes of the control where the proxy applied.
-        mde: Minimum detectable effect (absolute, 80% power, two-sided 5%) at these n.
+        n: Episodes of the condition where the proxy applied (for a fitted headline, its n).
+        n_control: The same of the reference.
+        mde: Minimum detectable effect (absolute, 80% power, two-sided 5%) at these n: the
+            smaller of ``mde_down`` and ``mde_up``.
+        label: How tables name the effect (``None``: from the proxy).
+        method: How the interval was made (unit and method).
+        paired: The two conditions' episodes were paired by seed.
+        p: Two-sided p-value of no difference (for the multiple-comparison correction).
+        holm: Whether the effect survives Holm's correction over every effect of the report
+            at family-wise 5% (``None`` when it has no p-value).
+        mde_down: Detectable decrease (a positive number), ``None`` when out of reach.
+        mde_up: Detectable increase.
     """
 
     condition: str
@@ -126,6 +139,13 @@ class Effect:
     n: int
     n_control: int
     mde: float | None
+    label: str | None = None
+    method: str | None = None
+    paired: bool = False
+    p: float | None = None
+    holm: bool | None = None
+    mde_down: float | None = None
+    mde_up: float | None = None
 
 
 def is_note(value: Any) -> bool:
@@ -181,6 +201,7 @@ class Report:
         notes: Remarks on how the report was made (e.g. why a control was chosen).
         n_boot: Bootstrap resamples of each effect.
         seed: Seed of the bootstrap.
+        comparisons: Effects with a p-value (the family of Holm's correction).
     """
 
     kind: str
@@ -193,6 +214,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     n_boot: int = 2000
     seed: int = 0
+    comparisons: int = 0
 
     def condition(self, name: str) -> Condition:
         """The condition called ``name``."""

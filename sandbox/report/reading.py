@@ -7,9 +7,9 @@ with the job's episodes (their tallies: a few KB each), not with its records. Wh
 needs of the tally (per-episode values, seeds, each design's headline inputs) is taken out and
 the tally dropped before the next job is read.
 
-A sweep's jobs are read in parallel worker processes (one per core, at most one per job) when
-their logs are large enough for that to pay (:data:`PARALLEL_BYTES`); each worker returns a
-:class:`~sandbox.report.model.Condition`, which is small.
+A sweep's jobs are read in parallel worker processes (one per job, up to one more than the
+cores) when their logs are large enough for that to pay (:data:`PARALLEL_BYTES`); each worker
+returns a :class:`~sandbox.report.model.Condition`, which is small.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from sandbox.metrics.compute import metrics_of
 from sandbox.metrics.tally import EpisodeTally, RunTally
 from sandbox.records import as_int
 from sandbox.report.effects import episode_values
+from sandbox.report.headlines import episode_columns
 from sandbox.report.model import Condition
 from sandbox.report.proxies import metric_estimates
 
@@ -60,8 +61,9 @@ class JobSpec:
     tolerate: bool
 
 
-def stream_tally(path: Path, manifest: dict[str, Any]) -> RunTally:
-    """The tally of a run directory's ``episodes.jsonl``, read one record at a time.
+def stream_tally(path: Path, manifest: dict[str, Any]) -> tuple[RunTally, dict[int, int | None]]:
+    """The tally of a run directory's ``episodes.jsonl``, read one record at a time, and each
+    ended episode's seed (its ``episode_end``'s; the tally does not keep it).
 
     The log is checked as :func:`sandbox.store.load_run` checks it (steps in order, one end per
     episode, its seed) in the same pass.
@@ -71,14 +73,17 @@ def stream_tally(path: Path, manifest: dict[str, Any]) -> RunTally:
         LogContradiction: The log contradicts itself, unless tolerated (then a warning).
     """
     tally = RunTally()
+    seeds: dict[int, int | None] = {}
     episodes = path / store.EPISODES
     if not episodes.exists():
-        return tally
+        return tally, seeds
     seed = manifest.get("seed") if isinstance(manifest.get("seed"), int) else None
 
     def fed() -> Any:
         for line, record in store.iter_numbered(episodes):
-            tally.add(record)
+            episode = tally.add(record)
+            if episode is not None and record.get("type") == "episode_end":
+                seeds[episode.index] = as_int(record.get("seed"))
             yield line, record
 
     # log_problems only iterates over its argument: the records pass through, none is kept.
@@ -88,7 +93,7 @@ def stream_tally(path: Path, manifest: dict[str, Any]) -> RunTally:
         if not store.logs_tolerated():
             raise error
         log.warning("%s (read anyway: --force)", error)
-    return tally
+    return tally, seeds
 
 
 def read_condition(spec: JobSpec, columns: Sequence[ColumnFn] = ()) -> Condition:
@@ -103,7 +108,7 @@ def read_condition(spec: JobSpec, columns: Sequence[ColumnFn] = ()) -> Condition
     if not store.is_run_dir(path):
         store.load_run(path)  # raises the reader's own error for a non-run
     manifest = store.read_json(path / store.RUN_JSON)
-    tally = stream_tally(path, manifest)
+    tally, seeds = stream_tally(path, manifest)
     episodes = tally.episodes()
     metrics_path = path / store.METRICS
     metrics = store.read_json(metrics_path) if metrics_path.exists() else None
@@ -117,6 +122,8 @@ def read_condition(spec: JobSpec, columns: Sequence[ColumnFn] = ()) -> Condition
     for i, episode in enumerate(episodes):
         for key, value in episode_values(episode, cats).items():
             table.setdefault(key, [math.nan] * len(episodes))[i] = value
+    design_columns, facts = episode_columns(episodes)
+    table.update(design_columns)
     for fn in columns:
         for key, values in fn(episodes).items():
             table[key] = list(values)
@@ -131,7 +138,8 @@ def read_condition(spec: JobSpec, columns: Sequence[ColumnFn] = ()) -> Condition
         metrics=dict(metrics),
         proxies=metric_estimates(metrics),
         columns=table,
-        seeds=[as_int((e.end_record or {}).get("seed")) for e in episodes],
+        seeds=[seeds.get(e.index) for e in episodes],
+        facts=facts,
     )
 
 
@@ -174,12 +182,14 @@ def read_conditions(
     Args:
         specs: The jobs.
         columns: Extra per-episode columns (see :func:`read_condition`).
-        workers: Worker processes; default one per core (at most one per job) when the logs
-            hold more than :data:`PARALLEL_BYTES`, else none (read here, in order).
+        workers: Worker processes; default, when the logs hold more than
+            :data:`PARALLEL_BYTES`, one per job up to one more than the cores (three jobs on two
+            cores finish together instead of two after one), else none (read here, in order).
     """
     if workers is None:
         size = sum(_log_size(Path(s.path)) for s in specs)
-        workers = min(len(specs), os.cpu_count() or 1) if size > PARALLEL_BYTES else 1
+        cores = os.cpu_count() or 1
+        workers = min(len(specs), cores + 1) if size > PARALLEL_BYTES and cores > 1 else 1
     if workers <= 1 or len(specs) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [read_condition(s, columns) for s in specs]
     context = multiprocessing.get_context("fork")  # the workers inherit the loaded modules

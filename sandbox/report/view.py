@@ -14,8 +14,11 @@ from rich.text import Text
 
 from sandbox.display.safe import clean, one_line
 from sandbox.report.cells import (
+    HOLM_MARK,
+    comparisons_line,
     effect_label,
     effects_by_proxy,
+    effects_note,
     estimates_by_condition,
     fmt_any,
     fmt_effect,
@@ -82,7 +85,7 @@ def effects_table(report: Report) -> Table | None:
     others = [c.name for c in report.conditions if c.name != report.control]
     table = Table(
         title=f"effects against the control ({one_line(report.control or '', 40)}): "
-        "difference of per-episode means, bootstrap 95% interval",
+        f"difference, 95% interval ({HOLM_MARK}: survives Holm's correction)",
         title_justify="left",
     )
     table.add_column("proxy", style="bold")
@@ -150,9 +153,11 @@ def report_view(report: Report) -> RenderableType:
     effects = effects_table(report)
     if effects is not None:
         parts.append(effects)
-    line = mde_line(report)
-    if line:
-        parts.append(Text(one_line(line, 2000), style="dim"))
+    if report.effects:
+        parts.append(Text(one_line(effects_note(report), 2000), style="dim"))
+    for line in (comparisons_line(report), mde_line(report)):
+        if line:
+            parts.append(Text(one_line(line, 2000), style="dim"))
     parts.extend(published_tables(report))
     return Group(*parts)
 

@@ -138,6 +138,7 @@ def test_json_has_stable_keys(sweep: Path, tmp_path: Path) -> None:
         "mde",
         "published",
         "bootstrap",
+        "comparisons",
         "notes",
     }
     assert set(data["conditions"][0]) == {
@@ -168,6 +169,13 @@ def test_json_has_stable_keys(sweep: Path, tmp_path: Path) -> None:
         "n",
         "n_control",
         "mde",
+        "label",
+        "method",
+        "paired",
+        "p",
+        "holm",
+        "mde_down",
+        "mde_up",
     }
 
 

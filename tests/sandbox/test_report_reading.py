@@ -38,9 +38,11 @@ def test_parallel_workers_give_the_report_read_in_order(
 def test_streamed_tally_is_the_loaded_runs(sweep: Path) -> None:
     job = sorted(p for p in sweep.iterdir() if store.is_run_dir(p))[1]
     loaded = store.load_run(job)
-    streamed = report_reading.stream_tally(job, loaded.manifest)
+    streamed, seeds = report_reading.stream_tally(job, loaded.manifest)
     loaded_tally = RunTally().add_all(loaded.records)
     assert streamed.records == loaded_tally.records == len(loaded.records)
+    ends = [r for r in loaded.records if r["type"] == "episode_end"]
+    assert seeds == {r["episode"]: r["seed"] for r in ends}
     assert metrics_of(streamed, run=loaded.manifest) == metrics_of(
         loaded_tally, run=loaded.manifest
     )
