@@ -2,18 +2,19 @@
 
 In order (the numbered steps of :func:`judge_path`):
 
-1. Find the runs (a run directory, or every job of a sweep: :func:`sandbox.sweepdir.job_dirs`),
-   read each one's finished episodes as the judge sees them (:mod:`sandbox.judge.texts`: the
-   subject's own messages, nothing that names the condition), and take each run's judge lock.
+1. Find the runs (a run directory, or every job of a sweep: :func:`sandbox.sweepdir.job_dirs`)
+   and read each one's finished episodes as the judge sees them (:mod:`sandbox.judge.texts`:
+   the subject's own messages, nothing that names the condition).
 2. Drop the episodes the journal already holds for this model, rubric and text (a rerun after
    Ctrl-C resumes there; :mod:`sandbox.judge.journal`).
 3. Price what is left from the price table before any call; with ``budget_usd`` below that
-   estimate, refuse (:class:`~sandbox.errors.BudgetExceeded`, exit 2) having made none.
-4. Judge each episode with a :class:`JudgeEpisode`: the subjects' loop
-   (:class:`~sandbox.agents.model.ModelEpisode`) with the rubric as its system prompt and
-   ``score`` as its one tool under a forced tool choice, so the response cache, budget
-   (reserve, settle), rate limiter, retries, prices and transcripts are the subjects' own. Each
-   judgement is appended to the journal as it ends.
+   estimate, refuse (:class:`~sandbox.errors.BudgetExceeded`, exit 2) having made none and
+   written nothing; so is a missing key or a retired model (the builder's checks).
+4. Take each run's judge lock (and read its journal again under it), then judge each episode
+   with a :class:`JudgeEpisode`: the subjects' loop (:class:`~sandbox.agents.model.ModelEpisode`)
+   with the rubric as its system prompt and ``score`` as its one tool under a forced tool
+   choice, so the response cache, budget (reserve, settle), rate limiter, retries, prices and
+   transcripts are the subjects' own. Each judgement is appended to the journal as it ends.
 5. Write each run's ``judge.json`` once, atomically.
 
 One call per episode, not per message: the rubric (system prompt and tool, about 800 tokens)
@@ -197,18 +198,26 @@ def find_targets(path: Path) -> list[tuple[Path, str]]:
     return [(job, job_name(path, job)) for job in jobs]
 
 
+def reused_entries(
+    run_dir: Path, texts: list[EpisodeText], rubric: Rubric, model: str
+) -> dict[int, dict[str, Any]]:
+    """The journal's entries for ``texts`` judged by ``model`` under ``rubric``, by episode."""
+    journal = read_journal(run_dir)
+    found = {}
+    for text in texts:
+        entry = journal.get((text.episode, model, rubric.sha256, text.sha256))
+        if entry is not None:
+            found[text.episode] = entry
+    return found
+
+
 def plan(path: Path, rubric: Rubric, model: str) -> list[Target]:
     """Steps 1-2: the runs, their finished episodes, and what the journal already holds."""
     targets = []
     for run_dir, name in find_targets(path):
         texts = episode_texts(run_dir)
-        journal = read_journal(run_dir)
-        reused = {}
-        for text in texts:
-            entry = journal.get((text.episode, model, rubric.sha256, text.sha256))
-            if entry is not None:
-                reused[text.episode] = entry
         manifest = store.read_json(run_dir / store.RUN_JSON)
+        reused = reused_entries(run_dir, texts, rubric, model)
         targets.append(Target(run_dir, name, manifest, texts, reused))
     return targets
 
@@ -381,19 +390,21 @@ def judge_path(path: Path, cfg: JudgeConfig) -> JudgeResult:
     cfg.check()
     rubric = load_rubric(cfg.rubric)
     targets = plan(Path(path), rubric, cfg.model)
+    # Refusals come before any file is touched: the estimate, then the key and the model.
+    estimate = estimate_cost(targets, rubric, cfg.model, load_prices())
+    if cfg.budget_usd is not None and estimate is not None and estimate > cfg.budget_usd:
+        todo = sum(len(t.todo) for t in targets)
+        raise BudgetExceeded(
+            f"judging {todo} episode(s) with {cfg.model} is estimated at ${estimate:.4f}, "
+            f"above --budget-usd {cfg.budget_usd:g}; no call was made. Raise --budget-usd, "
+            "or judge fewer runs"
+        )
+    builder = make_builder(cfg, rubric, Budget(cfg.budget_usd))
     try:
         for target in targets:
             target.lock = lock_judge(target.run_dir)
-        # The prices the builder will use (agent.price is not an option of the judge).
-        estimate = estimate_cost(targets, rubric, cfg.model, load_prices())
-        if cfg.budget_usd is not None and estimate is not None and estimate > cfg.budget_usd:
-            todo = sum(len(t.todo) for t in targets)
-            raise BudgetExceeded(
-                f"judging {todo} episode(s) with {cfg.model} is estimated at ${estimate:.4f}, "
-                f"above --budget-usd {cfg.budget_usd:g}; no call was made. Raise --budget-usd, "
-                "or judge fewer runs"
-            )
-        builder = make_builder(cfg, rubric, Budget(cfg.budget_usd))
+            # Under the lock: what a judge that just ended has added to the journal.
+            target.reused = reused_entries(target.run_dir, target.texts, rubric, cfg.model)
         new, stopped = asyncio.run(_judge_all(targets, rubric, builder, cfg.max_concurrency))
         written, outputs = [], {}
         for target in targets:
@@ -402,6 +413,7 @@ def judge_path(path: Path, cfg: JudgeConfig) -> JudgeResult:
             written.append(target.run_dir / JUDGE_JSON)
             outputs[target.run_dir] = data
     finally:
+        builder.cache.close()
         for target in targets:
             if target.lock is not None:
                 unlock_judge(target.run_dir)

@@ -166,6 +166,22 @@ def test_budget_refused_before_any_call(sweep: Path, fake_api: str, tmp_path: Pa
     assert "no call was made" in proc.stderr and "--budget-usd" in proc.stderr
     assert fetch_json(fake_api, "/_stats")["by_path"].get("/v1/messages", 0) == 0
     assert not any((job / "judge.json").exists() for job in jobs(sweep))
+    assert not any((job / "judge").exists() for job in jobs(sweep))  # nothing written at all
+
+
+def test_refusals_say_what_to_fix_and_write_nothing(sweep: Path, tmp_path: Path) -> None:
+    job = jobs(sweep)[0]
+    no_key = {"ANTHROPIC_API_KEY": None, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    proc = wsb("judge", str(job), cwd=tmp_path, env=no_key)
+    assert proc.returncode == 2 and "ANTHROPIC_API_KEY" in proc.stderr
+    proc = wsb("judge", str(job), "--rubric", "welfar", cwd=tmp_path, env=no_key)
+    assert proc.returncode == 2 and "expected one of welfare" in proc.stderr
+    proc = wsb("judge", str(tmp_path / "nowhere"), cwd=tmp_path, env=no_key)
+    assert proc.returncode == 2 and "not a directory" in proc.stderr
+    proc = wsb("judge", str(job), "--model", "claude-3-haiku-20240307", cwd=tmp_path,
+               env={**no_key, "ANTHROPIC_API_KEY": KEY})  # fmt: skip
+    assert proc.returncode == 2 and "retired" in proc.stderr
+    assert not (job / "judge").exists() and not (job / "judge.json").exists()
 
 
 def test_rerun_resumes_from_the_journal(sweep: Path, fake_api: str, tmp_path: Path) -> None:
@@ -184,8 +200,11 @@ def test_rerun_resumes_from_the_journal(sweep: Path, fake_api: str, tmp_path: Pa
     assert fetch_json(fake_api, "/_stats")["by_path"]["/v1/messages"] == calls
     redone = json.loads((job / "judge.json").read_text())
     assert redone["episodes"] == written["episodes"]
-    # The judge's own calls have transcripts, in its own folder.
+    # The judge's own calls have transcripts, in its own folder; no file holds the key.
     assert len(list((job / "judge" / "transcripts").glob("episode-*.json"))) == 8
+    for path in [job / "judge.json", *(job / "judge").rglob("*")]:
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
 
 
 def test_invalid_score_is_counted_apart(
