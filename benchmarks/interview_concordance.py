@@ -1,6 +1,6 @@
 """Stated-versus-revealed concordance recovered on the simulated subject, against its truth.
 
-    python benchmarks/interview_concordance.py [--seeds 10] [--episodes 336]
+    python benchmarks/interview_concordance.py [--seeds 10] [--episodes 336] [--plot FILE.png]
 
 For each seed, an interview run (``experiment=interview``, the shipped 168 items, one per
 episode) and a ``task_preferences`` run (``Pairwise-v0``, 20 episodes x 60 comparisons) of the
@@ -16,6 +16,8 @@ same simulated subject, and a ``workday`` run for the first subject; then
 Printed per subject: the median and range over seeds of Spearman(stated, true),
 Spearman(revealed, true), Spearman(stated, revealed) with its exact one-sided p (720
 orderings), and the pair section's retest / order / paraphrase agreement (pooled over seeds).
+``--plot`` draws, per subject, each seed's stated and revealed utilities (centred) against the
+true ones (needs matplotlib: the ``plots`` extra).
 """
 
 from __future__ import annotations
@@ -72,7 +74,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--episodes", type=int, default=336)
+    parser.add_argument("--plot", type=Path, help="write the figure here (PNG)")
     args = parser.parse_args()
+    points: dict[str, list[tuple[float, float, float]]] = {}
     register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
@@ -90,6 +94,7 @@ def main() -> None:
                 )
                 tp, _ = run(tmp / f"{name}-tp-{seed}", "experiment=task_preferences", *base)
                 result = concordance(iv, tp, manifest)
+                points.setdefault(name, []).extend(_points(result, manifest))
                 truth = result["truth"]
                 rows["st"].append(truth["stated_vs_true"])
                 rows["rt"].append(truth["revealed_vs_true"])
@@ -112,6 +117,41 @@ def main() -> None:
             pooled = ", ".join(f"{k} {hits / n:.3f} (n={n})" for k, (hits, n) in agree.items() if n)
             print(f"  pair agreement: {pooled}")
     GlobalHydra.instance().clear()
+    if args.plot is not None:
+        _plot(points, args.plot)
+        print(f"wrote {args.plot}")
+
+
+def _points(result: dict[str, Any], manifest: dict[str, Any]) -> list[tuple[float, float, float]]:
+    """(true, stated, revealed) per category, each side centred to mean 0."""
+    true = manifest["agent"]["parameters"]["utilities"]
+    rows = [r for r in result["rows"] if r["revealed"] is not None]
+    cols = [[float(true[r["category"]]) for r in rows], [r["stated"] for r in rows]]
+    cols.append([r["revealed"] for r in rows])
+    centred = [[v - sum(c) / len(c) for v in c] for c in cols]
+    return list(zip(*centred, strict=True))
+
+
+def _plot(points: dict[str, list[tuple[float, float, float]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(points), figsize=(4 * len(points), 4), sharey=True)
+    for ax, (name, pts) in zip(axes, points.items(), strict=True):
+        t, s, r = zip(*pts, strict=True)
+        ax.scatter(t, r, s=12, alpha=0.5, label="revealed (task_preferences)", marker="s")
+        ax.scatter(t, s, s=12, alpha=0.6, label="stated (interview)")
+        lo, hi = min(t) - 0.5, max(t) + 0.5
+        ax.plot([lo, hi], [lo, hi], color="grey", linewidth=0.8)
+        ax.set_title(name)
+        ax.set_xlabel("true utility (centred)")
+    axes[0].set_ylabel("estimated utility (centred; case-V units)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Interview: stated and revealed utilities of the simulated subject vs its truth")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":
