@@ -74,12 +74,24 @@ def wording_order(np_random: np.random.Generator, count: int) -> list[int]:
     The permutation comes from a stream spawned from the episode's seed (``np_random``'s seed
     sequence), apart from the stream that draws the menus: the wordings never change which
     menus a seed shows. A generator without a seed sequence gives one draw of its own instead.
+    One 64-bit word, read as mixed-radix digits, drives a Fisher-Yates shuffle (the modulo bias
+    is below 2**-34 for up to 12 wordings; more use ``Generator.permutation``).
     """
     if count <= 1:
         return [0] * max(count, 1)
     seq = getattr(np_random.bit_generator, "seed_seq", None)
     if isinstance(seq, np.random.SeedSequence):
-        rng = np.random.default_rng(seq.spawn(1)[0])
+        child = seq.spawn(1)[0]
+        if count > 12:
+            return [int(i) for i in np.random.default_rng(child).permutation(count)]
+        raw = int(child.generate_state(1, np.uint64)[0])
     else:
-        rng = np.random.default_rng(int(np_random.integers(2**63)))
-    return [int(i) for i in rng.permutation(count)]
+        if count > 12:
+            return [int(i) for i in np_random.permutation(count)]
+        raw = int(np_random.bit_generator.random_raw())
+    order = list(range(count))
+    for i in range(count - 1):
+        raw, j = divmod(raw, count - i)
+        j += i
+        order[i], order[j] = order[j], order[i]
+    return order
