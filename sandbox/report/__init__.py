@@ -7,10 +7,13 @@ per job) and returns a :class:`Report`:
   run has not written it yet) with its interval and n, as :class:`Estimate` rows.
 - For a sweep, the effect of each condition against the control (by default the job whose
   intervention is ``none``): the difference of per-episode means with a percentile bootstrap
-  95% interval over episodes, and the minimum detectable effect at the sweep's n. Per-episode
-  values come from ``episodes.jsonl`` (:func:`episode_values`): an episode's refusal share,
-  rest share, invalid share, its exit indicator, its mean self-report, its share of task
-  choices per category, its total reward.
+  95% interval over episodes (paired by seed when the two conditions share their episodes'
+  seeds), the minimum detectable effect both ways, and Holm's correction over every effect.
+  Per-episode values come from ``episodes.jsonl``, streamed into the run's tally
+  (:mod:`.reading`): an episode's refusal share, rest share, invalid share, its exit
+  indicator, its mean self-report, its share of task choices per category, its total reward,
+  and each design's headlines (:mod:`.headlines`: the bail exit per episode, the Think Tank's
+  read shares and incentive-override index, fitted switch points and utilities).
 - Any ``published`` block that a design writes into ``metrics.json`` (e.g.
   ``metrics["pairwise"]["published"]``), shown beside our figure for the same key, labelled
   with its source. The blocks are read generically: nothing here knows their contents.
@@ -22,8 +25,10 @@ it, ``html`` passes it through :func:`html.escape`, and both drop control sequen
 
 The JSON format's keys are stable (``REPORT_SCHEMA``); see ``notes/watch_report.md``.
 
-The package: :mod:`.model` (the report's pieces), :mod:`.build` (reading runs and sweeps),
-:mod:`.effects` (per-episode values, bootstrap effects), :mod:`.cells` (text of one cell),
+The package: :mod:`.model` (the report's pieces), :mod:`.build` (runs and sweeps, row names),
+:mod:`.reading` (a job's log streamed into the tally), :mod:`.proxies` (the walk of
+``metrics.json``), :mod:`.effects` (per-episode values, effects), :mod:`.headlines` (design
+headlines), :mod:`.resample` (bootstrap, MOVER, MDE, Holm), :mod:`.cells` (text of one cell),
 :mod:`.formats` (md, csv, json, html), :mod:`.view` (the rich table) and :mod:`.plots`
 (matplotlib figures). This module re-exports the public names.
 """

@@ -143,7 +143,9 @@ CSV_COLUMNS = ("condition", "proxy", "value", "ci_low", "ci_high", "n")
 
 def to_csv(report: Report) -> str:
     """One row per condition × proxy; then one row per effect, with proxy ``effect:<proxy>``
-    (value = difference from the control, interval = bootstrap, n = the condition's episodes).
+    (value = difference from the control, interval = the effect's 95%, n = the condition's
+    episodes); a design's own comparison (against another reference) is
+    ``effect:<proxy> (<label>)``.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -165,7 +167,9 @@ def to_csv(report: Report) -> str:
         writer.writerow(
             [
                 _csv_text(effect.condition),
-                _csv_text(f"effect:{effect.proxy}"),
+                _csv_text(
+                    f"effect:{effect.proxy}" + (f" ({effect.label})" if effect.label else "")
+                ),
                 _g(effect.diff),
                 _g(effect.ci_low),
                 _g(effect.ci_high),
