@@ -25,6 +25,10 @@ figure below counts episodes; only valid answers count (``n_invalid`` counts the
 - ``position_bias``: over pair answers, P(first-listed category chosen) − 0.5 (the Wilson
   interval shifted by 0.5).
 - ``notes``: answers with a non-empty free-text note ÷ answers (Wilson 95%).
+
+For comparisons between conditions: :func:`per_episode` (one episode's values) and
+:func:`fitted` (the stated utilities with their intervals), in the shapes of the report's
+headline registry (:mod:`sandbox.report.headlines`).
 """
 
 from __future__ import annotations
@@ -122,6 +126,47 @@ def read_answers(episodes: Sequence[Sequence[Mapping[str, Any]]]) -> tuple[list[
         unanswered += not got
     answers.sort(key=lambda a: a.episode)
     return answers, invalid, unanswered
+
+
+def per_episode(steps: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """One episode's values, for a bootstrap between conditions (its one answer, or nothing).
+
+    ``interview.stop`` and ``interview.stop.<category>``: 1 if it would want to stop, else 0
+    (stop questions); ``interview.rating.<category>``: the 1-7 rating (rating questions);
+    ``interview.first_chosen``: 1 if the first-listed category was chosen (pair questions);
+    ``interview.help.<condition>``: 1 for the condition named, 0 for each other one listed
+    (the help question). Their mean over a condition's episodes is its figure in
+    ``metrics["interview"]``.
+    """
+    answers, _, _ = read_answers([steps])
+    out: dict[str, float] = {}
+    for a in answers[:1]:
+        if a.section == "stop":
+            out["interview.stop"] = out[f"interview.stop.{a.subject}"] = float(a.answer == "yes")
+        elif a.section == "rating":
+            out[f"interview.rating.{a.subject}"] = float(a.answer)
+        elif a.section == "pair":
+            out["interview.first_chosen"] = float(a.position == 0)
+        else:
+            out.update({f"interview.help.{o}": float(o == a.answer) for o in a.options})
+    return out
+
+
+def fitted(block: Mapping[str, Any]) -> dict[str, tuple[Any, Any, Any, Any]]:
+    """The stated utility of each category (``interview.stated.<category>``: value, 95%
+    interval, n) from a run's ``metrics["interview"]``, for comparisons between conditions."""
+    stated = block.get("stated") if isinstance(block.get("stated"), Mapping) else {}
+    utilities = (stated or {}).get("utilities")
+    out: dict[str, tuple[Any, Any, Any, Any]] = {}
+    for cat, est in sorted(utilities.items()) if isinstance(utilities, Mapping) else []:
+        if isinstance(est, Mapping):
+            out[f"interview.stated.{cat}"] = (
+                est.get("mean"),
+                est.get("ci_low"),
+                est.get("ci_high"),
+                est.get("n"),
+            )
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -198,3 +198,28 @@ def test_wsb_report_puts_the_stated_ranking_beside_a_task_preferences_run(tmp_pa
     assert spearman(stated, true) == pytest.approx(1.0)
     wrong = wsb("report", f"{tmp_path}/tp", "--revealed", f"{tmp_path}/iv", cwd=tmp_path)
     assert wrong.returncode == 2 and "not an interview" in wrong.stderr
+
+
+def test_per_episode_values_average_to_the_runs_figures(compose_cfg, tmp_path):
+    from sandbox.metrics.designs import interview as design
+
+    cfg = compose_cfg(
+        "experiment=interview", "agent/preset=indifferent", "display=none", "episodes=300",
+        "env.kwargs.sections=[stop,pair]", "agent.position_bias=0.5",
+    )  # fmt: skip
+    result = runner.run(cfg, tmp_path / "run", Silent())
+    steps: dict[int, list[dict]] = {}
+    for line in (tmp_path / "run" / "episodes.jsonl").read_text("utf-8").splitlines():
+        record = json.loads(line)
+        if record.get("type") == "step":
+            steps.setdefault(record["episode"], []).append(record)
+    values = [design.per_episode(s) for s in steps.values()]
+    block = result.metrics["interview"]
+    stop = [v["interview.stop"] for v in values if "interview.stop" in v]
+    first = [v["interview.first_chosen"] for v in values if "interview.first_chosen" in v]
+    assert sum(stop) / len(stop) == pytest.approx(block["stop"]["any"]["value"])
+    assert sum(first) / len(first) == pytest.approx(block["position_bias"]["first_share"]["value"])
+    fitted = design.fitted(block)
+    assert set(fitted) == {f"interview.stated.{c}" for c in TRUE}
+    value, low, high, n = fitted["interview.stated.creative"]
+    assert low < value < high and n == block["stated"]["utilities"]["creative"]["n"]
