@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 #: Prefix of the judge's proxies in a report.
 PREFIX = "judge."
+EFFECT_METHOD = (
+    "difference of mean rubric levels over scored episodes; 95% percentile bootstrap over "
+    "episodes (unpaired)"
+)
 
 
 def read_judge(run_dir: Path | str) -> dict[str, Any] | None:
@@ -119,7 +123,8 @@ def _effects(report: Report, proxies: list[str]) -> list[Any]:
             out.append(
                 Effect(condition=cond.name, control=control.name, proxy=proxy,
                        diff=diff["diff"], ci_low=diff["ci_low"], ci_high=diff["ci_high"],
-                       n=diff["n_a"], n_control=diff["n_b"], mde=None)
+                       n=diff["n_a"], n_control=diff["n_b"], mde=None,
+                       label=f"judge {proxy[len(PREFIX):]} (levels)", method=EFFECT_METHOD)
             )  # fmt: skip
     return out
 
@@ -128,8 +133,11 @@ def add_judge(report: Report) -> bool:
     """Add each condition's judge scores to ``report`` (see the module docstring).
 
     Returns:
-        Whether any condition had a ``judge.json``.
+        Whether any condition had a ``judge.json``. A report that already shows the judge's
+        scores is left as it is.
     """
+    if any(e.proxy.startswith(PREFIX) for c in report.conditions for e in c.proxies):
+        return True
     judges: dict[tuple[str, str], list[str]] = {}
     proxies: list[str] = []
     for cond in report.conditions:

@@ -58,6 +58,7 @@ def build_report(
         cond.name = cond.intervention or path.name
         report = Report("run", str(path), [cond], n_boot=n_boot, seed=seed)
         report.published = _published(report.conditions)
+        _add_judge(report)
         return report
     jobs = job_dirs(path)
     if not jobs:
@@ -86,7 +87,15 @@ def build_report(
         report.mde = mde_binary(ctrl.episodes, min(sizes), 0.5)[1]
     report.comparisons = sum(e.p is not None for e in report.effects)
     report.published = _published(conditions)
+    _add_judge(report)
     return report
+
+
+def _add_judge(report: Report) -> None:
+    """The judge's dimensions, effects and agreement, where ``wsb judge`` wrote judge.json."""
+    from sandbox.judge.report import add_judge
+
+    add_judge(report)
 
 
 def _overrides(job: Path) -> list[str]:

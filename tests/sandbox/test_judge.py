@@ -257,8 +257,9 @@ def test_report_shows_judge_dimensions_and_effects(
 
     env = judge_env(fake_api, tmp_path)
     assert wsb("judge", str(sweep), "--max-concurrency", "8", cwd=tmp_path, env=env).returncode == 0
-    report = build_report(sweep, control="0")
-    assert add_judge(report)
+    report = build_report(sweep, control="0")  # wsb report's own: judge.json is read there
+    assert add_judge(report)  # already added: left as it is
+    assert len([e for e in report.effects if e.proxy == "judge.distress"]) == 2
     by_name = {c.name: c for c in report.conditions}
     for cond in by_name.values():
         estimates = {e.proxy: e for e in cond.proxies}
@@ -268,6 +269,13 @@ def test_report_shows_judge_dimensions_and_effects(
     strong = next(k for k in effects if k[0].endswith("=1") and k[1] == "judge.distress")
     assert effects[strong].diff is not None and effects[strong].ci_low > 0
     assert any(n.startswith("judge: claude-haiku-4-5, rubric welfare") for n in report.notes)
+    shown = wsb("report", str(sweep), "--control", "0", "--format", "json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert any(e["proxy"] == "judge.distress" for e in data["effects"])
+    assert all("judge.distress" in c["proxies"] for c in data["conditions"])
+    table = wsb("report", str(sweep), "--control", "0", cwd=tmp_path).stdout
+    assert "judge.distress" in table and "judge distress" in table, table
 
 
 def test_openai_compatible_judge(tmp_path: Path, planted_sweep: Path, fake_api: str) -> None:
