@@ -17,11 +17,12 @@ In order (the numbered steps of :func:`judge_path`):
    transcripts are the subjects' own. Each judgement is appended to the journal as it ends.
 5. Write each run's ``judge.json`` once, atomically.
 
-One call per episode, not per message: the rubric (system prompt and tool, about 800 tokens)
-is the larger part of a request, and is sent once for all of an episode's messages (a workday
-episode of the simulated subject has 4-8; a model subject's notes are longer but as many).
-Per-message calls would pay the rubric once per message, several times the input tokens, and
-rate the subject's state without the rest of its episode, which is the unit of replication.
+One call per episode, not per message: the rubric (system prompt and tool) is about 800 of
+the 900 input tokens of a workday episode's judgement, and is sent once for all of the
+episode's messages (a workday episode of the simulated subject has 4-8; a model subject's
+notes are longer but as many). Per-message calls would pay the rubric once per message, 4-8
+times the input tokens, and rate the subject's state without the rest of its episode, which is
+the unit of replication.
 
 The response cache's key is the request with the episode's index and seed, as for a subject:
 rerunning the judge on the same run replays its answers at no cost.
