@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sandbox.metrics.self_report import icc, wording_stability_of
+from sandbox.metrics.self_report import icc, wording_stability, wording_stability_of
+from sandbox.metrics.tally import RunTally
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges. Their ICC(2,1) (absolute
 # agreement, McGraw & Wong's ICC(A,1)) is 0.29 and ICC(3,1) (consistency, ICC(C,1)) 0.71.
@@ -81,3 +82,32 @@ def test_unlogged_wordings_are_left_out_and_nothing_gives_nones() -> None:
     one = wording_stability_of([[(0, 4), (None, 1), (1, 5)], [(1, 3)]])
     assert one["n_ratings"] == 3 and one["effect"]["by_wording"]["1"]["n"] == 1
     assert one["agreement"]["n"] == 1 and one["agreement"]["icc_a1"]["value"] is None
+
+
+def _report(step: int, rating: int, wording: int | None, *, invalid: bool = False) -> dict:
+    info = {"phase": "report", "rating": None if invalid else rating, "invalid": invalid}
+    if wording is not None:
+        info["report_wording"] = wording
+    return {
+        "type": "step",
+        "episode": 0,
+        "step": step,
+        "action": {"kind": "REPORT", "target": rating, "text": ""},
+        "invalid": invalid,
+        "info": info,
+        "mask": ["REPORT"],
+    }
+
+
+def test_the_tally_keeps_each_valid_ratings_wording_in_step() -> None:
+    records = [
+        _report(0, 9, 1, invalid=True),  # off the scale: no rating, so no wording either
+        _report(1, 3, 1),
+        _report(2, 6, None),  # an older log: no wording
+        _report(3, 5, 0),
+        {"type": "episode_end", "episode": 0, "reason": "truncated", "steps": 4},
+    ]
+    (episode,) = RunTally().add_all(records).episodes()
+    assert episode.counts.ratings == [3, 6, 5]
+    assert episode.report_wordings == [1, None, 0]
+    assert wording_stability([episode])["n_ratings"] == 2
