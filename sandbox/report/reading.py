@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from sandbox import seeds as seeds_of
 from sandbox import store
 from sandbox.metrics.compute import metrics_of
 from sandbox.metrics.tally import EpisodeTally, RunTally
@@ -87,7 +88,11 @@ def stream_tally(path: Path, manifest: dict[str, Any]) -> tuple[RunTally, dict[i
             yield line, record
 
     # log_problems only iterates over its argument: the records pass through, none is kept.
-    problems = store.log_problems(cast("list[tuple[int, dict[str, Any]]]", fed()), seed=seed)
+    problems = store.log_problems(
+        cast("list[tuple[int, dict[str, Any]]]", fed()),
+        seed=seed,
+        seed_scheme=seeds_of.scheme_of(manifest),
+    )
     if problems:
         error = store.LogContradiction(episodes, problems)
         if not store.logs_tolerated():
