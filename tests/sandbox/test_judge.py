@@ -338,3 +338,35 @@ def test_ctrl_c_leaves_no_judge_json_and_a_rerun_resumes(
     assert data["status"] == "complete" and data["counts"] == {"scored": 8}
     made = fetch_json(url, "/_stats")["by_path"]["/v1/messages"] - calls_before
     assert made == 8 - kept
+
+
+def test_budget_stops_judging_midway(sweep: Path, fake_api: str, tmp_path: Path) -> None:
+    # The estimate fits the budget, but each call reserves its worst case (4,000 output tokens):
+    # after a few calls the next one no longer fits, the budget refuses it, and the judgement
+    # is partial (exit 3), with no call made past the budget.
+    job = jobs(sweep)[2]
+    env = judge_env(fake_api, tmp_path)
+    proc = wsb("judge", str(job), "--budget-usd", "0.025", "--max-tokens", "4000",
+               "--max-concurrency", "1", cwd=tmp_path, env=env)  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    assert "stopped early" in proc.stderr and "budget" in proc.stderr
+    data = json.loads((job / "judge.json").read_text())
+    assert data["status"] == "partial"
+    assert 0 < len(data["episodes"]) < 8  # some judged, then the budget binds
+    assert fetch_json(fake_api, "/_stats")["by_path"].get("/v1/messages", 0) == len(
+        data["episodes"]
+    )
+
+
+def test_episodes_without_messages_are_not_scored(tmp_path: Path, fake_api: str) -> None:
+    run = tmp_path / "run"
+    wsb("run", "agent=random", "episodes=3", "display=none", f"hydra.run.dir={run}",
+        cwd=tmp_path, check=True)  # fmt: skip
+    proc = wsb("judge", str(run), cwd=tmp_path, env=judge_env(fake_api, tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((run / "judge.json").read_text())
+    assert data["counts"] == {"no_text": 3}
+    # Nothing to judge is not the floor: no mean at all, and no call made.
+    assert data["dimensions"]["distress"]["mean"] is None
+    assert data["dimensions"]["distress"]["n"] == 0
+    assert fetch_json(fake_api, "/_stats")["by_path"].get("/v1/messages", 0) == 0
