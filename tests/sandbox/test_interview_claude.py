@@ -18,7 +18,7 @@ def _steps(run: Path) -> list[dict]:
 def test_an_interview_runs_through_the_cli_on_claude_against_the_fake_api(make_fake_api, tmp_path):
     url = make_fake_api(policy="first")  # always the first option: every answer is valid
     done = wsb(
-        "run", "experiment=interview", "agent=claude", f"agent.base_url={url}",
+        "run", "experiment=interview", "agent=claude_interview", f"agent.base_url={url}",
         "agent.cache=off", "episodes=6", "display=none", f"hydra.run.dir={tmp_path}/run",
         cwd=tmp_path, env={"ANTHROPIC_API_KEY": KEY}, check=True,
     )  # fmt: skip
@@ -37,6 +37,8 @@ def test_an_interview_runs_through_the_cli_on_claude_against_the_fake_api(make_f
     assert len(files) == 6
     transcript = "".join(p.read_text("utf-8") for p in files)
     assert "interview about your preferences" in transcript
+    assert "in the form of a short interview" in transcript  # the interview's framing
+    assert "working day" not in transcript
     assert KEY not in transcript
     report = wsb("report", f"{tmp_path}/run", "--format", "md", cwd=tmp_path, check=True)
     assert "interview.stated" in report.stdout or "interview.answers" in report.stdout
