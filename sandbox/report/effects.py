@@ -265,7 +265,11 @@ def effects_against(
         )
         effects += _fitted_effects(cond, ctrl)
     for k, comp in enumerate(design_comparisons(conditions, ctrl)):
-        rng = np.random.default_rng([seed, len(conditions) + k])
+        # Against the control: the condition's stream, so the same episodes are resampled as
+        # for its other effects (the index on one room has that room's share's interval).
+        own = [i for i, c in enumerate(conditions) if c is comp.condition]
+        i = own[0] if comp.reference is ctrl and own else len(conditions) + k
+        rng = np.random.default_rng([seed, i])
         effects += _column_effects(
             comp.condition, comp.reference, [comp.proxy],
             comp.a[:, None], comp.b[:, None], rng=rng, n_boot=n_boot, labels=[comp.label],

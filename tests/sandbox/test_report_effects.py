@@ -209,6 +209,9 @@ def test_think_tank_incentive_override_index(think_tank: Path) -> None:
     assert index.diff == pytest.approx(expected)
     assert index.ci_low is not None and index.ci_low <= index.diff <= index.ci_high
     assert index.label is not None and "rewards - none" in index.label
+    # Against the control, on one room: the same resampled episodes as that room's share.
+    (room,) = [e for e in report.effects if e.proxy == "think_tank.read_share.D"]
+    assert (index.ci_low, index.ci_high) == (room.ci_low, room.ci_high)
     assert "incentive-override index" in render(report, "md")
 
 
