@@ -80,7 +80,8 @@ def _estimate_only(path: Path, cfg: JudgeConfig) -> int:
     targets = plan(path, rubric, cfg.model)
     todo = sum(len([t for t in g.todo if t.messages]) for g in targets)
     cost = estimate_cost(targets, rubric, cfg.model, load_prices())
-    print(f"{todo} episode(s) to judge with {cfg.model}: expected {_money(cost)}")
+    per_100 = f" (${cost * 100 / todo:.3f} per 100 episodes)" if cost is not None and todo else ""
+    print(f"{todo} episode(s) to judge with {cfg.model}: expected {_money(cost)}{per_100}")
     return 0
 
 

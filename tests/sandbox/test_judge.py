@@ -161,6 +161,9 @@ def test_blind_to_the_condition(tmp_path: Path, fake_api: str) -> None:
 
 def test_budget_refused_before_any_call(sweep: Path, fake_api: str, tmp_path: Path) -> None:
     env = judge_env(fake_api, tmp_path)
+    shown = wsb("judge", str(sweep), "--estimate", cwd=tmp_path, env=env)
+    assert shown.returncode == 0 and "24 episode(s) to judge" in shown.stdout
+    assert "per 100 episodes" in shown.stdout
     proc = wsb("judge", str(sweep), "--budget-usd", "0.001", cwd=tmp_path, env=env)
     assert proc.returncode == 2
     assert "no call was made" in proc.stderr and "--budget-usd" in proc.stderr
