@@ -134,6 +134,7 @@ _PREFIX_LABELS = {
     "tradeoff.switch_point.": "trade-off switch point, ",
     "pairwise.utility.": "pairwise utility (opt-out = 0), ",
     "pairwise.below_opt_out.": "pairwise below-opt-out share, ",
+    "utilities.": "utility (conditional logit, centred), ",
 }
 
 
@@ -174,7 +175,7 @@ def effects_note(report: Report) -> str:
     if fitted:
         text += (
             " Fitted headlines (switch points, utilities, below-opt-out shares): MOVER interval "
-            "from each condition's own 95% interval."
+            "from each condition's own 95% interval (conditions taken as independent)."
         )
     text += " MDE: minimum detectable effect at these n (80% power, two-sided 5%), both ways."
     return text

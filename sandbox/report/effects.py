@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sandbox.metrics.tally import EpisodeTally
-from sandbox.report.headlines import design_comparisons, fitted_estimates
+from sandbox.report.headlines import FITTED_INTERVALS, design_comparisons, fitted_estimates
 from sandbox.report.model import Condition, Effect
 from sandbox.report.resample import (
     Diff,
@@ -34,8 +34,8 @@ from sandbox.report.resample import (
 BINARY = frozenset({"exit_rate", "conversation.exit_rate", "conversation.exit_rate_all"})
 #: The interval method of the fitted headlines.
 MOVER_METHOD = (
-    "MOVER (Zou & Donner 2008) from each condition's 95% interval (each carries its design's "
-    "episode bootstrap); conditions taken as independent"
+    "MOVER (Zou & Donner 2008) from each condition's 95% interval ({}); conditions taken as "
+    "independent"
 )
 
 
@@ -219,7 +219,7 @@ def _fitted_effects(cond: Condition, ctrl: Condition) -> list[Effect]:
     mine, theirs = fitted_estimates(cond.metrics), fitted_estimates(ctrl.metrics)
     out = []
     for key in [k for k in mine if k in theirs]:
-        (va, la, ha, na), (vb, lb, hb, nb) = mine[key], theirs[key]
+        (va, la, ha, na, block), (vb, lb, hb, nb, _) = mine[key], theirs[key]
         diff, low, high, p = mover((va, la, ha), (vb, lb, hb))
         out.append(
             Effect(
@@ -232,7 +232,7 @@ def _fitted_effects(cond: Condition, ctrl: Condition) -> list[Effect]:
                 n=na,
                 n_control=nb,
                 mde=None,
-                method=MOVER_METHOD,
+                method=MOVER_METHOD.format(FITTED_INTERVALS.get(block, "as metrics.json gives it")),
                 p=p,
             )
         )

@@ -12,8 +12,9 @@ Two kinds, found through :data:`COLUMNS` and :data:`FITTED` (design name -> func
 - **Fitted headlines** (:data:`FITTED`, read from ``metrics.json``): estimates that come from a
   fit over all of a condition's episodes with their own 95% interval (each already carries
   the episode bootstrap of its design module: the trade-off's switch point per variant, the
-  pairwise utilities per category and below-opt-out share per category). The report compares
-  them with :func:`sandbox.report.resample.mover` from the two intervals.
+  pairwise utilities per category and below-opt-out share per category; and the
+  conditional-logit utility of each task category, whose interval is the fit's). The report
+  compares them with :func:`sandbox.report.resample.mover` from the two intervals.
 
 :func:`design_comparisons` adds the comparisons a design defines between conditions other
 than "each against the control": the Think Tank's **incentive-override index** and the bail
@@ -129,10 +130,37 @@ def pairwise_fitted(block: Mapping[str, Any]) -> dict[str, tuple[Any, Any, Any, 
     return out
 
 
+def utilities_fitted(block: Mapping[str, Any]) -> dict[str, tuple[Any, Any, Any, Any]]:
+    """The conditional-logit utility of each task category (centred: mean 0 in each run)."""
+    return {
+        f"utilities.{category}": (
+            est.get("mean"),
+            est.get("ci_low"),
+            est.get("ci_high"),
+            est.get("n"),
+        )
+        for category, est in sorted(block.items())
+        if isinstance(est, Mapping)
+    }
+
+
 #: Design -> its per-episode headline columns and facts.
 COLUMNS: dict[str, ColumnsFn] = {"conversation": bail_columns, "think_tank": think_tank_columns}
-#: Design -> its fitted headlines, from its block of metrics.json.
-FITTED: dict[str, FittedFn] = {"tradeoff": tradeoff_fitted, "pairwise": pairwise_fitted}
+#: Block of metrics.json -> its fitted headlines.
+FITTED: dict[str, FittedFn] = {
+    "tradeoff": tradeoff_fitted,
+    "pairwise": pairwise_fitted,
+    "utilities": utilities_fitted,
+}
+#: Block of metrics.json -> what its fitted headlines' intervals are (said beside the effect).
+FITTED_INTERVALS = {
+    "tradeoff": "each switch point's interval: delta method widened to its episode bootstrap",
+    "pairwise": "each utility's interval: the wider of Fisher's and its episode bootstrap's",
+    "utilities": (
+        "each utility's interval: the conditional-logit fit's Fisher information, choices "
+        "taken as independent; utilities centred (mean 0) in each condition"
+    ),
+}
 
 
 def episode_columns(
@@ -151,9 +179,12 @@ def episode_columns(
     return columns, facts
 
 
-def fitted_estimates(metrics: Mapping[str, Any]) -> dict[str, tuple[float, float, float, int]]:
-    """Every registered design's fitted headlines of one condition (complete ones only)."""
-    out: dict[str, tuple[float, float, float, int]] = {}
+def fitted_estimates(
+    metrics: Mapping[str, Any],
+) -> dict[str, tuple[float, float, float, int, str]]:
+    """Every registered fitted headline of one condition (complete ones only):
+    ``{headline: (value, ci_low, ci_high, n, block)}``."""
+    out: dict[str, tuple[float, float, float, int, str]] = {}
     for name, fn in FITTED.items():
         block = metrics.get(name)
         if not isinstance(block, Mapping):
@@ -161,7 +192,7 @@ def fitted_estimates(metrics: Mapping[str, Any]) -> dict[str, tuple[float, float
         for key, (value, low, high, n) in fn(block).items():
             v, lo, hi = as_number(value), as_number(low), as_number(high)
             if v is not None and lo is not None and hi is not None:
-                out[key] = (v, lo, hi, as_count(n) or 0)
+                out[key] = (v, lo, hi, as_count(n) or 0, name)
     return out
 
 
