@@ -373,3 +373,20 @@ def test_episodes_without_messages_are_not_scored(tmp_path: Path, fake_api: str)
     assert data["dimensions"]["distress"]["mean"] is None
     assert data["dimensions"]["distress"]["n"] == 0
     assert fetch_json(fake_api, "/_stats")["by_path"].get("/v1/messages", 0) == 0
+
+
+@pytest.mark.slow  # a second process: its interpreter and the SDK's import take seconds
+def test_one_judge_at_a_time(sweep: Path, fake_api: str, tmp_path: Path) -> None:
+    from sandbox.judge.journal import lock_judge, unlock_judge
+
+    job = jobs(sweep)[0]
+    lock_judge(job)  # this process judges the run; a second judge (another process) waits
+    try:
+        proc = wsb("judge", str(job), cwd=tmp_path, env=judge_env(fake_api, tmp_path),
+                   process=True)  # fmt: skip
+    finally:
+        unlock_judge(job)
+    assert proc.returncode == 2
+    assert "being written by another" in proc.stderr and f"pid {os.getpid()}" in proc.stderr
+    assert fetch_json(fake_api, "/_stats")["by_path"].get("/v1/messages", 0) == 0
+    assert not (job / "judge.json").exists()
