@@ -223,3 +223,25 @@ def test_per_episode_values_average_to_the_runs_figures(compose_cfg, tmp_path):
     assert set(fitted) == {f"interview.stated.{c}" for c in TRUE}
     value, low, high, n = fitted["interview.stated.creative"]
     assert low < value < high and n == block["stated"]["utilities"]["creative"]["n"]
+
+
+def test_help_shares_follow_the_thurstonian_maximum(compose_cfg, tmp_path):
+    import numpy as np
+
+    m = interview(
+        compose_cfg,
+        tmp_path,
+        "episodes=600",
+        "env.kwargs.sections=[help]",
+        "+agent.interview.help_utilities.exit_option=1.0",
+    )
+    # P(exit_option named) = ∫ φ(z) Φ(z + 1)^4 dz: it beats four options worth 0, sd 1 each.
+    z = np.linspace(-8, 8, 4001)
+    phi = np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi)
+    cdf = np.array([norm_cdf(v + 1.0) for v in z])
+    truth = float(np.sum(phi * cdf**4) * (z[1] - z[0]))  # about 0.52
+    share = m["help"]["share"]
+    assert share["exit_option"]["ci_low"] <= truth <= share["exit_option"]["ci_high"]
+    others = (1 - truth) / 4
+    for name in ("none", "rest_breaks", "exposure_cap", "welfare_prompt"):
+        assert share[name]["ci_low"] <= others <= share[name]["ci_high"], name
