@@ -111,7 +111,7 @@ class JudgeEpisode(ModelEpisode):
         else:
             call = next((c for c in reply.calls if c.name == SCORE_TOOL), None)
             if call is None:
-                problem = "the answer made no score call"
+                problem = "the answer made no score call (in words, or the server took no tools)"
             elif call.error:
                 problem = call.error
             else:

@@ -375,6 +375,18 @@ def test_episodes_without_messages_are_not_scored(tmp_path: Path, fake_api: str)
     assert fetch_json(fake_api, "/_stats")["by_path"].get("/v1/messages", 0) == 0
 
 
+def test_api_refusals_are_their_own_outcome(
+    tmp_path: Path, make_fake_api: Any, planted_sweep: Path
+) -> None:
+    url = make_fake_api(faults="refusal", fault_rate=1.0)
+    job = Path(shutil.copytree(jobs(planted_sweep)[2], tmp_path / "job"))
+    proc = wsb("judge", str(job), cwd=tmp_path, env=judge_env(url, tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((job / "judge.json").read_text())
+    assert data["counts"] == {"refused": 8}
+    assert data["dimensions"]["distress"]["n"] == 0  # a refusal is no score, least of all 0
+
+
 @pytest.mark.slow  # a second process: its interpreter and the SDK's import take seconds
 def test_one_judge_at_a_time(sweep: Path, fake_api: str, tmp_path: Path) -> None:
     from sandbox.judge.journal import lock_judge, unlock_judge
