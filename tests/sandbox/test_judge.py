@@ -28,6 +28,8 @@ from tests.conftest import wsb
 from tests.sandbox.conftest import server_requests
 
 KEY = "sk-ant-test-PLANTED-judge-0001"
+#: Read when the module is imported (the tests plant their own key).
+REAL_KEY = os.environ.get("ANTHROPIC_API_KEY")
 SENSITIVITIES = (0.0, 0.3, 1.0)
 
 
@@ -402,3 +404,20 @@ def test_one_judge_at_a_time(sweep: Path, fake_api: str, tmp_path: Path) -> None
     assert "being written by another" in proc.stderr and f"pid {os.getpid()}" in proc.stderr
     assert fetch_json(fake_api, "/_stats")["by_path"].get("/v1/messages", 0) == 0
     assert not (job / "judge.json").exists()
+
+
+@pytest.mark.api
+@pytest.mark.skipif(not REAL_KEY, reason="needs ANTHROPIC_API_KEY")
+def test_real_api_judges_the_planted_subject(planted_sweep: Path, tmp_path: Path) -> None:
+    job = Path(shutil.copytree(jobs(planted_sweep)[2], tmp_path / "job"))
+    env: dict[str, str | None] = {
+        "ANTHROPIC_API_KEY": REAL_KEY,
+        "ANTHROPIC_BASE_URL": None,
+        "XDG_CACHE_HOME": str(tmp_path / "xdg"),
+    }
+    proc = wsb("judge", str(job), "--budget-usd", "0.05", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((job / "judge.json").read_text())
+    assert data["counts"].get("scored", 0) >= 6
+    assert data["usage"]["cost_usd"] is not None and data["usage"]["cost_usd"] < 0.05
+    assert data["dimensions"]["distress"]["mean"] > data["dimensions"]["format_confusion"]["mean"]
