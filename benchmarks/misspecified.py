@@ -109,7 +109,8 @@ def main() -> None:
         print(
             f"  sign errors/run {mean(rows, 'sign_errors'):.2f}; hostile+harmful below opt-out "
             f"fitted {mean(rows, 'aversive_below_fit'):.2f} true "
-            f"{mean(rows, 'aversive_below_true'):.2f}; context flagged "
+            f"{mean(rows, 'aversive_below_true'):.2f}, in context "
+            f"{mean(rows, 'aversive_below_in_context'):.2f}; context flagged "
             f"{mean(rows, 'context_flagged'):.2f}"
         )
         print(

@@ -199,6 +199,15 @@ def evaluate(cfg: SimulatedAgentConfig, metrics: Mapping[str, Any], records: Any
         "sign_errors": sign_errors,
         "aversive_below_fit": below_fit / n_aversive if n_aversive else None,
         "aversive_below_true": below_true / n_aversive if n_aversive else None,
+        "aversive_below_in_context": float(
+            np.mean(
+                [
+                    metrics["below_opt_out"][c].get("in_context") or 0.0
+                    for c in AVERSIVE_CATEGORIES
+                    if c in metrics["below_opt_out"]
+                ]
+            )
+        ),
         "context_flagged": bool(context.get("flagged")),
         "position_reject_pooled": not (pooled["ci_low"] <= 0.5 <= pooled["ci_high"]),
         "position_reject_clustered": not (bias["ci_low"] <= 0.0 <= bias["ci_high"]),

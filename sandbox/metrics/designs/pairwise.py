@@ -203,7 +203,10 @@ def compute(given: Episodes) -> dict[str, Any]:
             tasks = [out["tasks"][ids[i]] for i in members]
             out["below_opt_out"][category] = _below_share(tasks)
     context = out["opt_out_context"]
-    if context is not None and context.get("flagged"):
+    for category, place in context["categories"].items():
+        if category in out["below_opt_out"]:
+            out["below_opt_out"][category]["in_context"] = place["below_in_context"]
+    if context.get("flagged"):
         out["warnings"].append(f"opt-out {context['verdict']}")
     return out
 

@@ -276,8 +276,9 @@ def opt_out_context(
     and the episode bootstrap's. ``flagged`` when ``p_value < CONTEXT_LEVEL``: the opt-out's
     place then depends on what it is set against, and the shares below it read off the
     utilities are not what the subject chooses when offered the opt-out. Beside each place:
-    the opt-out's share of wins in those direct comparisons, and the share the pooled fit
-    predicts.
+    the opt-out's share of wins in those direct comparisons, the share the pooled fit
+    predicts, and ``below_in_context``: the share of the category's tasks below the opt-out's
+    place *against that category* (in the split fit), the share to read when ``flagged``.
     """
     opt = index.get(OPT_OUT_ID)
     out: dict[str, Any] = {"flagged": None, "categories": {}, "p_value": None, "verdict": None}
@@ -306,7 +307,12 @@ def opt_out_context(
     fit = case_v_counts(counts, wins, trials, ridge=RIDGE, present=present)
     places = np.array([slot[c] for c in faced])
     boot = episode_bootstrap(counts, ridge=RIDGE, start=fit.mu, replicates=CONTEXT_REPLICATES)
+    task_ids = [i for i in range(k) if i != opt and np.isfinite(fit.mu[i])]
+    # Both fits' means are centred over different options: compare them relative to the tasks.
+    shift = float(np.mean(fit.mu[task_ids]) - np.mean(base.mu[task_ids])) if task_ids else 0.0
     for j, category in enumerate(faced):
+        members = [i for i in task_ids if categories[names[i]] == category]
+        below = sum(float(fit.mu[i]) < float(fit.mu[places[j]]) for i in members)
         mine = (counts.pi == places[j]) | (counts.pj == places[j])
         opt_low = counts.pi[mine] == places[j]
         tasks = np.where(opt_low, counts.pj[mine], counts.pi[mine])
@@ -317,10 +323,12 @@ def opt_out_context(
         total = float(n.sum())
         out["categories"][category] = {
             "n": int(total),
-            "place": float(fit.mu[places[j]] - base.mu[opt]),
+            "place": float(fit.mu[places[j]] - base.mu[opt]) - shift,
             "place_se": math.sqrt(max(float(fit.cov[places[j], places[j]]), 0.0)),
             "observed": float(won.sum()) / total,
             "predicted": float((n * pred).sum()) / total,
+            "below_in_context": below / len(members) if members else None,
+            "n_tasks": len(members),
         }
     c = len(faced)
     if c < 2:

@@ -7,11 +7,11 @@ Per variant (``pain``, ``pleasure``), from the valid rounds of a run (``metrics[
   only): ``switch = −a / b`` when ``b < 0``. Its 95% interval is by the **delta method** from
   the inverse information of ``(a, b)`` (``method: "delta"``), widened to the episode
   bootstrap's when that is wider (``se_delta``, ``se_bootstrap``: episodes resampled with
-  replacement, :data:`LOGISTIC_REPLICATES`, the logistic refitted to each). When the choices are separated
-  by intensity (every maximising choice at a lower intensity than every other choice), the
-  logistic fit has no finite slope: the switch is then the middle of the bracket between the
-  last intensity where points were maximised and the first where they were not, and the
-  bracket is its interval (``method: "separation"``). With no decline of P(maximising) with
+  replacement, :data:`LOGISTIC_REPLICATES`, the logistic refitted to each). When the choices
+  are separated by intensity (every maximising choice at a lower intensity than every other
+  choice), the logistic fit has no finite slope: the switch is then the middle of the bracket
+  between the last intensity where points were maximised and the first where they were not,
+  and the bracket is its interval (``method: "separation"``). With no decline of P(maximising) with
   intensity (``b >= 0``), or no choice on one side, there is no switch (``value: None``) and
   ``note`` says why.
 - ``switch_point.model_free``: the same crossing without the logistic's shape, from the
@@ -20,8 +20,9 @@ Per variant (``pain``, ``pleasure``), from the valid rounds of a run (``metrics[
   95% interval is the percentile interval over episodes resampled with replacement
   (:data:`BOOTSTRAP_REPLICATES`, seed fixed), widened to hold the two tested intensities that
   bracket the crossing (between them the data say nothing). ``models_disagree`` is true when
-  the logistic switch lies outside that interval: the logistic's shape is then wrong for this subject (a threshold, lapses that
-  favour one side) and its switch point is not to be read alone.
+  the logistic switch lies outside that interval: the logistic's shape is then wrong for
+  this subject (a threshold, lapses that favour one side) and its switch point is not to be
+  read alone.
 - ``by_intensity``: the share of maximising choices at each intensity, Wilson 95%.
 - ``by_framing``: the same switch point for each framing, when the run used both.
 - ``published``: Keeling et al. (2024)'s findings, qualitatively.

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 
+from environments.pairwise import PairwiseEnv
 from sandbox import runner
 from sandbox.agents.designs import pairwise_truth
 from sandbox.agents.simulated import preset
@@ -22,6 +23,8 @@ from sandbox.metrics.designs.pairwise_checks import chi2_sf, t_quantile
 from sandbox.metrics.designs.pairwise_data import RIDGE
 from sandbox.metrics.robust import case_v_counts, episode_bootstrap, pair_counts, poisson_binomial
 from sandbox.metrics.utilities import thurstonian_fit
+
+AVERSIVE = pairwise_truth.AVERSIVE_CATEGORIES
 
 
 class Silent(NullDisplay):
@@ -126,18 +129,17 @@ def test_a_context_dependent_opt_out_is_flagged_in_metrics_json(compose_cfg, tmp
     # And the fitted shares below the opt-out are what the warning is about: the subject takes
     # the opt-out over 9 of the 10 hostile and harmful tasks, the utilities place fewer below.
     cfg = preset("misspecified_context_opt_out")
-    aversive = [
-        t for t in m["tasks"].values() if t["category"] in pairwise_truth.AVERSIVE_CATEGORIES
-    ]
+    labels = {
+        t.id: {"id": t.id, "aversiveness": t.aversiveness} for t in PairwiseEnv(tasks=30).tasks
+    }
+    aversive = [i for i, t in m["tasks"].items() if t["category"] in AVERSIVE]
     assert len(aversive) == 10
-    fitted = sum(t["below_opt_out"] for t in aversive)
-    labels = {t: {"id": t, "aversiveness": 0.9} for t in m["tasks"]}
-    truly = sum(
-        pairwise_truth.prefers_opt_out(cfg, labels[t])
-        for t, v in m["tasks"].items()
-        if v["category"] in pairwise_truth.AVERSIVE_CATEGORIES
-    )
-    assert truly == 9 and fitted < truly
+    truly = sum(pairwise_truth.prefers_opt_out(cfg, labels[i]) for i in aversive)
+    fitted = sum(m["tasks"][i]["below_opt_out"] for i in aversive)
+    in_context = sum(m["below_opt_out"][c]["in_context"] * 5 for c in AVERSIVE)
+    assert truly == 9 and fitted <= 7, fitted
+    # Read against the opt-out's place next to each category, the shares come back.
+    assert in_context >= 8, in_context
 
 
 def test_a_context_free_opt_out_is_not_flagged(compose_cfg, tmp_path):
