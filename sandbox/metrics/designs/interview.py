@@ -11,6 +11,9 @@ figure below counts episodes; only valid answers count (``n_invalid`` counts the
   the choices a category won ÷ the pair questions it was in (Wilson 95%).
 - ``ratings``: mean 1-7 rating per category (``{"mean", "sd", "n", "ci_low", "ci_high"}``,
   mean ± 1.96 sd/√n over answers).
+- ``formats_agree``: Spearman of the stated utilities (pairs) and the mean ratings over the
+  categories with both, with its exact permutation p-values (the unit is the category): do
+  the two closed formats rank the kinds of task alike?
 - ``stop``: per category, the share of answers that would want to stop (Wilson 95%), and
   ``any`` over all categories.
 - ``help``: per condition (``conf/intervention`` name), the share of help answers naming it
@@ -40,6 +43,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from sandbox.metrics.concordance import permutation_test
 from sandbox.metrics.designs import Episodes, design, episodes_of
 from sandbox.metrics.stats import mean_sd, wilson
 from sandbox.metrics.utilities import thurstonian_fit
@@ -75,13 +79,16 @@ def compute(given: Episodes) -> dict[str, Any]:
     by_section: dict[str, list[Answer]] = defaultdict(list)
     for a in answers:
         by_section[a.section].append(a)
+    stated = stated_ranking(by_section.get("pair", []))
+    ratings = _ratings(by_section.get("rating", []))
     return {
         "answers": len(answers),
         "n_invalid": invalid,
         "unanswered_episodes": unanswered,
         "by_section": {s: len(by_section.get(s, [])) for s in SECTIONS},
-        "stated": stated_ranking(by_section.get("pair", [])),
-        "ratings": _ratings(by_section.get("rating", [])),
+        "stated": stated,
+        "ratings": ratings,
+        "formats_agree": _formats(stated, ratings),
         "stop": _stop(by_section.get("stop", [])),
         "help": _help(by_section.get("help", [])),
         "consistency": {s: consistency(by_section.get(s, []), s) for s in SECTIONS},
@@ -208,6 +215,18 @@ def stated_ranking(pairs: Sequence[Answer]) -> dict[str, Any]:
     out["ranking"] = sorted(out["utilities"], key=lambda c: (-out["utilities"][c]["mean"], c))
     out["converged"] = fit.converged
     return out
+
+
+def _formats(stated: Mapping[str, Any], ratings: Mapping[str, Any]) -> dict[str, Any]:
+    """Spearman of the pair-stated utilities and the mean ratings, over the categories with
+    both, with its exact permutation p-value (the unit is the category)."""
+    utilities = stated.get("utilities") or {}
+    cats = [c for c in sorted(utilities) if (ratings.get(c) or {}).get("mean") is not None]
+    if len(cats) < 3:
+        return {"spearman": None, "p_greater": None, "p_two_sided": None, "k": len(cats)}
+    return permutation_test(
+        [utilities[c]["mean"] for c in cats], [ratings[c]["mean"] for c in cats]
+    )
 
 
 # ---------------------------------------------------------------------------------------------

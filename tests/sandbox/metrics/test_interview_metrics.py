@@ -50,10 +50,17 @@ def interview(compose_cfg, tmp_path: Path, *overrides: str, name: str = "iv") ->
 
 def test_the_stated_ranking_recovers_the_subjects_true_utilities(compose_cfg, tmp_path):
     m = interview(
-        compose_cfg, tmp_path, "episodes=600", "env.kwargs.sections=[pair]", *utilities(TRUE)
+        compose_cfg,
+        tmp_path,
+        "episodes=900",
+        "env.kwargs.sections=[pair,rating]",
+        *utilities(TRUE),
     )
     stated = m["stated"]
-    assert stated["n_choices"] == 600 and m["n_invalid"] == 0
+    assert stated["n_choices"] == m["by_section"]["pair"] > 500 and m["n_invalid"] == 0
+    # Ratings and pairs come from the same utilities: the two formats rank alike.
+    assert m["formats_agree"]["spearman"] == pytest.approx(1.0)
+    assert m["formats_agree"]["p_greater"] == pytest.approx(1 / 720)
     assert stated["ranking"] == BEST_FIRST
     # Case V with sd = 1 is the scale of the truth: centred means within a few se of it.
     centre = sum(TRUE.values()) / len(TRUE)
