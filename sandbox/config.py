@@ -261,6 +261,14 @@ class SimulatedAgentConfig(AgentConfig):
             true value under each wording of the question (item ``i`` for
             ``info["report_wording"] == i``; missing items and an empty list: no shift).
         accuracy: Chance of a correct answer on a checkable task at full energy.
+        episode_sd: Standard deviation of a per-episode shift of each category's utility and
+            of ``refusal_utility`` (drawn once per episode): episodes differ as a real model's
+            do, so an episode's decisions are correlated (0: every episode alike).
+        position_bias_sd: Standard deviation of a per-episode shift of ``position_bias``.
+        position_drift: Standard deviation of each decision's step of a random walk that the
+            position bias follows within an episode (from its episode's value).
+        lapse: Probability that a decision ignores the utilities: uniform over the options and
+            rest (an objectionable option is declined where it may be), in [0, 1).
         pairwise: True values in the Pairwise design.
         tradeoff: True values in the Tradeoff design.
         conversation: True values in the Conversation (bail) design.
@@ -287,6 +295,10 @@ class SimulatedAgentConfig(AgentConfig):
     report_noise: float = 0.5
     report_wording_effect: list[float] = field(default_factory=list)
     accuracy: float = 0.9
+    episode_sd: float = 0.0
+    position_bias_sd: float = 0.0
+    position_drift: float = 0.0
+    lapse: float = 0.0
     pairwise: PairwiseParams = field(default_factory=PairwiseParams)
     tradeoff: TradeoffParams = field(default_factory=TradeoffParams)
     conversation: ConversationParams = field(default_factory=ConversationParams)

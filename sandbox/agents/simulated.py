@@ -20,6 +20,13 @@ leave where leaving is on offer. Its self-report is ``1 + 6 * wellbeing`` plus `
 Gaussian noise (plus ``report_wording_effect[i]`` under the question's wording ``i``), rounded
 and clipped to 1-7, where ``wellbeing`` falls with distress and fatigue;
 its notes' wording follows the same state, so text markers have a known answer too.
+
+Episodes differ when asked to, as a real model's do (all 0 by default; the ``heterogeneous``
+preset sets them): ``episode_sd`` shifts each category's utility and ``refusal_utility`` by a
+normal draw per episode, ``position_bias_sd`` shifts ``position_bias`` per episode and
+``position_drift`` makes it a random walk over the episode's decisions, and ``lapse`` is the
+chance that a decision ignores the utilities (uniform over the options and rest). These draws
+come from a stream of their own, so a subject without them plays as it did before they existed.
 """
 
 from __future__ import annotations
@@ -152,6 +159,11 @@ class SimulatedBuilder:
     def __init__(self, cfg: SimulatedAgentConfig) -> None:
         if cfg.noise <= 0:
             raise ConfigError(f"agent.noise must be > 0, got {cfg.noise}")
+        for key in ("episode_sd", "position_bias_sd", "position_drift"):
+            if not getattr(cfg, key) >= 0:
+                raise ConfigError(f"agent.{key} must be >= 0, got {getattr(cfg, key)}")
+        if not 0.0 <= cfg.lapse < 1.0:
+            raise ConfigError(f"agent.lapse must be in [0, 1), got {cfg.lapse}; e.g. 0.05")
         self.cfg = cfg
 
     def parameters(self) -> dict[str, Any]:
@@ -169,7 +181,10 @@ class SimulatedBuilder:
         # The subject's RNG is its own, derived from the episode seed but apart from the
         # environment's, so the same episode replays exactly.
         rng = np.random.default_rng([context.seed, 0x5EED])
-        return SimulatedSubject(self.cfg, rng)
+        # Between-episode heterogeneity draws from a stream of its own, so that a subject
+        # without it (every preset but heterogeneous) plays exactly as it always did.
+        spread = np.random.default_rng([context.seed, 0x5EED, 0xE915])
+        return SimulatedSubject(self.cfg, rng, spread)
 
     async def aclose(self) -> None:
         return None
@@ -178,7 +193,12 @@ class SimulatedBuilder:
 class SimulatedSubject:
     """One episode of the simulated subject (see the module docstring)."""
 
-    def __init__(self, cfg: SimulatedAgentConfig, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        cfg: SimulatedAgentConfig,
+        rng: np.random.Generator,
+        spread: np.random.Generator | None = None,
+    ) -> None:
         self.cfg = cfg
         self.rng = rng
         self.energy = 1.0
@@ -188,6 +208,19 @@ class SimulatedSubject:
         self._g = 0
         self._utility = cfg.utilities
         self._default = cfg.default_utility
+        self._spread = spread if spread is not None else np.random.default_rng()
+        #: This episode's true values (the config's, shifted per episode when it says so).
+        self.refusal_utility = cfg.refusal_utility
+        self.position_bias = cfg.position_bias
+        if cfg.episode_sd > 0:
+            shifts = self._spread.normal(0.0, cfg.episode_sd, size=len(cfg.utilities) + 2)
+            self._utility = {
+                cat: u + float(shifts[i]) for i, (cat, u) in enumerate(cfg.utilities.items())
+            }
+            self._default = cfg.default_utility + float(shifts[-2])
+            self.refusal_utility = cfg.refusal_utility + float(shifts[-1])
+        if cfg.position_bias_sd > 0:
+            self.position_bias += float(self._spread.normal(0.0, cfg.position_bias_sd))
 
     async def act(self, turn: Turn) -> Decision:
         mask = turn.observation["action_mask"]
@@ -217,6 +250,10 @@ class SimulatedSubject:
         menu = labels.get("menu") or []
         inv = self._inv_noise
         can_refuse = bool(mask[ActionKind.REFUSE])
+        if cfg.position_drift > 0:
+            self.position_bias += float(self._spread.normal(0.0, cfg.position_drift))
+        if cfg.lapse > 0 and self._spread.random() < cfg.lapse:
+            return self._lapse(menu, mask, can_refuse)
         # One Gumbel draw per alternative: each option, rest, and declining each option.
         gumbel = self._draw(2 * len(menu) + 1)
         best, best_u, refuse = -1, -math.inf, False
@@ -225,13 +262,13 @@ class SimulatedSubject:
             if objectionable:
                 self.distress += cfg.exposure_weight * option["aversiveness"]
             if can_refuse and objectionable:
-                u = cfg.refusal_utility * inv + gumbel[len(menu) + 1 + i]
+                u = self.refusal_utility * inv + gumbel[len(menu) + 1 + i]
                 if u > best_u:
                     best, best_u, refuse = i, u, True
                 continue  # where it may decline, it never takes an objectionable task
             u = self._utility.get(option["category"], self._default)
             if i == 0:
-                u += cfg.position_bias
+                u += self.position_bias
             u = u * inv + gumbel[i]
             if u > best_u:
                 best, best_u, refuse = i, u, False
@@ -247,6 +284,24 @@ class SimulatedSubject:
             reason = "I decline this one; it conflicts with my values."
             return Decision(Action(ActionKind.REFUSE, best, reason), note=reason)
         return Decision(Action(ActionKind.TASK, best))
+
+    def _lapse(self, menu: list[Any], mask: Any, can_refuse: bool) -> Decision:
+        """A decision that ignores the utilities: each option (declined where objectionable
+        and refusable, as always) and rest, when offered, equally likely."""
+        choices = len(menu) + int(bool(mask[ActionKind.REST]))
+        if choices == 0:
+            return Decision(Action(ActionKind.WAIT))
+        cfg = self.cfg
+        for option in menu:  # shown, so distressing, whatever is chosen
+            if option["aversiveness"] >= cfg.refusal_threshold:
+                self.distress += cfg.exposure_weight * option["aversiveness"]
+        pick = int(self._spread.integers(choices))
+        if pick == len(menu):
+            return self._rest()
+        if can_refuse and menu[pick]["aversiveness"] >= cfg.refusal_threshold:
+            reason = "I decline this one; it conflicts with my values."
+            return Decision(Action(ActionKind.REFUSE, pick, reason), note=reason)
+        return Decision(Action(ActionKind.TASK, pick))
 
     def _draw(self, n: int) -> list[float]:
         """``n`` Gumbel draws, taken from blocks (one generator call per block, not per step)."""

@@ -6,8 +6,13 @@ keeps finished episodes, and assembles the proxies of :mod:`sandbox.metrics.rate
 JSON-serialisable dict. The keys named in the contract (docs/design.md) are kept; others may
 be added.
 
-Keys and shapes (a *rate* is ``{"value", "ci_low", "ci_high", "n"}``, Wilson 95%, ``None``
-values when ``n == 0``)::
+Keys and shapes (a *rate* is ``{"value", "ci_low", "ci_high", "n", "n_episodes", "method"}``,
+95%, ``None`` values when ``n == 0``). A rate pooled over decisions (``n`` decisions from
+``n_episodes`` episodes) has ``method`` ``wilson_cluster``: Wilson on an effective n with the
+design effect estimated between episodes and a t quantile on ``n_episodes - 1`` degrees of
+freedom (:mod:`sandbox.metrics.clustered`), its ``deff`` beside it; its estimand is the
+decision-weighted population rate (a ratio of expected totals per episode). A rate of one
+indicator per episode (``exit_rate``, ``exit_rate_by_mode``) has ``method`` ``wilson``::
 
     schema                 str, METRICS_SCHEMA
     lexicon_version        str
@@ -17,7 +22,9 @@ values when ``n == 0``)::
     steps                  int, steps of finished episodes
     end_reasons            {reason: count}
     choice_share           {category: rate}
-    refusal_rate           rate
+    refusal_rate           rate, REFUSE ÷ valid menu decisions where REFUSE was offered
+    work_refusal_rate      rate, tasks abandoned (REFUSE at a work step) ÷ valid work steps
+                           where REFUSE was offered (not in refusal_rate's denominator)
     refusal_by_category    {category: rate}
     api_refusals           int, steps the API refused (anywhere)
     api_refusal_rate       rate, API refusals ÷ refusal opportunities
@@ -26,17 +33,20 @@ values when ``n == 0``)::
     any_refusal_by_category {category: rate}
     truncation_rate        rate, answers cut off at max_tokens ÷ steps
     rest_rate              rate
-    steps_to_first_rest    {"mean", "median", "n", "censored"}
+    steps_to_first_rest    {"mean", "median", "n", "censored", "curve", "band"}: mean over
+                           episodes that rested; median and curve Kaplan-Meier, censored at
+                           the decisions of an episode offered a rest that took none
     exit_rate              rate
     exit_rate_by_mode      {mode: rate}
-    time_to_exit           {"curve": [{"t", "survival", "at_risk", "events"}], "median", "n",
-                            "events"}
+    time_to_exit           {"curve": [{"t", "survival", "at_risk", "events", "ci_low",
+                            "ci_high"}], "median", "n", "events", "band"} (Greenwood band)
     invalid_action_rate    rate, invalid actions ÷ steps whose outcome is an action
     utilities              {category: {"mean", "sd", "ci_low", "ci_high", "n", "chosen",
                             "boundary"}}
     utility_fit            {"method", "model", "sd_is", "log_likelihood", "n_choices",
                             "n_parameters", "iterations", "converged", "heldout"}
-    position_bias          {"value", "ci_low", "ci_high", "n", "first_share", "chance",
+    position_bias          {"value", "ci_low", "ci_high", "n", "n_episodes", "method",
+                            "first_share", "chance",
                             "coefficient": {"value", "se", "ci_low", "ci_high"}}
     self_report            {"mean", "sd", "n", "trajectory", "distribution", "mode",
                             "modal_share"}
@@ -62,6 +72,7 @@ from typing import Any
 
 import numpy as np
 
+from sandbox.metrics.clustered import ClusterSums
 from sandbox.metrics.designs import design_metrics
 from sandbox.metrics.lexicon import LEXICON_VERSION
 from sandbox.metrics.rates import (
@@ -72,7 +83,7 @@ from sandbox.metrics.rates import (
     time_to_exit,
 )
 from sandbox.metrics.self_report import wording_stability
-from sandbox.metrics.stats import Rate, mean_sd, wilson
+from sandbox.metrics.stats import Rate, kaplan_meier, mean_sd
 from sandbox.metrics.tally import Counts, EpisodeTally, RunTally
 from sandbox.metrics.text_markers import MarkerTally
 from sandbox.metrics.utilities import luce_fit, luce_heldout
@@ -122,15 +133,16 @@ def metrics_of(tally: RunTally, *, run: dict | None = None) -> dict:
         "unfinished_episodes": tally.unfinished,
         "steps": counts.steps,
         "end_reasons": dict(sorted(Counter(e.reason for e in episodes).items())),
-        "choice_share": choice_share(choices, categories),
+        "choice_share": choice_share([e.choices for e in episodes], categories),
         "refusal_rate": counts.refusal_rate(),
+        "work_refusal_rate": counts.work_refusal_rate(),
         "refusal_by_category": _by_category(episodes, "refusal_refused", "refusal_offered"),
         "api_refusals": sum(e.api_refusals for e in episodes),
         "api_refusal_rate": _pooled(episodes, "opportunities_api", "opportunities"),
         "api_refusal_by_category": _by_category(episodes, "in_play_api", "in_play_offered"),
         "any_refusal_rate": _pooled(episodes, "opportunities_any", "opportunities"),
         "any_refusal_by_category": _by_category(episodes, "in_play_any", "in_play_offered"),
-        "truncation_rate": wilson(sum(e.truncated for e in episodes), counts.steps),
+        "truncation_rate": ClusterSums.of((e.truncated, e.counts.steps) for e in episodes).rate(),
         "rest_rate": counts.rest_rate(),
         "steps_to_first_rest": steps_to_first_rest(episodes),
         "exit_rate": counts.exit_rate(),
@@ -139,7 +151,10 @@ def metrics_of(tally: RunTally, *, run: dict | None = None) -> dict:
         "invalid_action_rate": counts.invalid_rate(),
         "utilities": utilities,
         "utility_fit": fit,
-        "position_bias": {**position_bias(choices), "coefficient": coefficient},
+        "position_bias": {
+            **position_bias([e.choices for e in episodes]),
+            "coefficient": coefficient,
+        },
         "self_report": self_report(episodes),
         "markers": _markers(episodes),
         "exposure": exposure(episodes),
@@ -161,34 +176,47 @@ def metrics_of(tally: RunTally, *, run: dict | None = None) -> dict:
 
 
 def _pooled(episodes: Sequence[EpisodeTally], hits: str, of: str) -> Rate:
-    """A Wilson rate of two per-episode counts summed over episodes."""
-    return wilson(sum(getattr(e, hits) for e in episodes), sum(getattr(e, of) for e in episodes))
+    """A rate of two per-episode counts pooled over episodes (clustered interval)."""
+    return ClusterSums.of((getattr(e, hits), getattr(e, of)) for e in episodes).rate()
 
 
 def _by_category(episodes: Sequence[EpisodeTally], hits: str, of: str) -> dict[str, Rate]:
-    """Per category: two per-episode counters summed over episodes, as Wilson rates."""
-    num: Counter[str] = Counter()
-    den: Counter[str] = Counter()
-    for episode in episodes:
-        num.update(getattr(episode, hits))
-        den.update(getattr(episode, of))
-    return {cat: wilson(num[cat], den[cat]) for cat in sorted(den)}
+    """Per category: two per-episode counters pooled over episodes (clustered intervals)."""
+    nums = [getattr(e, hits) for e in episodes]
+    dens = [getattr(e, of) for e in episodes]
+    cats = sorted(set().union(*dens)) if dens else []
+    return {
+        cat: ClusterSums.of((n[cat], d[cat]) for n, d in zip(nums, dens, strict=True)).rate()
+        for cat in cats
+    }
 
 
 def steps_to_first_rest(episodes: Sequence[EpisodeTally]) -> dict[str, Any]:
     """Decisions up to and including the first valid ``REST`` of each episode.
 
+    An episode offered a rest that never took one is censored at its number of decisions: it
+    rested later than that, if ever. The Kaplan-Meier curve and median use it so; the mean
+    cannot (it is over the episodes that rested, so it leans early when many are censored).
+
     Returns:
-        ``mean``, ``median`` and ``n`` over episodes that rested; ``censored``: episodes that
-        were offered a rest and never took one (excluded from the mean, not counted as zero).
+        ``mean`` and ``n`` over episodes that rested; ``censored``: episodes offered a rest
+        that never took one; ``median``: the Kaplan-Meier median over both (``None`` when the
+        curve never falls to 0.5); ``curve`` and ``band``: the Kaplan-Meier curve with its
+        Greenwood band (:func:`sandbox.metrics.stats.kaplan_meier`).
     """
     firsts = [e.first_rest for e in episodes if e.first_rest is not None]
-    censored = sum(e.first_rest is None and e.rest_offered for e in episodes)
+    at_risk = [e for e in episodes if e.first_rest is not None or e.rest_offered]
+    km = kaplan_meier(
+        [e.first_rest if e.first_rest is not None else e.decisions for e in at_risk],
+        [e.first_rest is not None for e in at_risk],
+    )
     return {
         "mean": statistics.fmean(firsts) if firsts else None,
-        "median": float(statistics.median(firsts)) if firsts else None,
+        "median": km["median"],
         "n": len(firsts),
-        "censored": censored,
+        "censored": len(at_risk) - len(firsts),
+        "curve": km["curve"],
+        "band": km["band"],
     }
 
 
@@ -216,7 +244,9 @@ def self_report(episodes: Sequence[EpisodeTally]) -> dict[str, Any]:
         "trajectory": [{"index": i, **mean_sd(by_index[i])} for i in sorted(by_index)],
         "distribution": {str(r): counts[r] for r in sorted(counts)},
         "mode": mode,
-        "modal_share": wilson(counts[mode] if mode is not None else 0, len(ratings)),
+        "modal_share": ClusterSums.of(
+            (sum(r == mode for r in e.counts.ratings), len(e.counts.ratings)) for e in episodes
+        ).rate(),
     }
 
 
@@ -254,10 +284,15 @@ def exposure(episodes: Sequence[EpisodeTally]) -> dict[str, Any]:
 
 
 def _markers(episodes: Sequence[EpisodeTally]) -> dict[str, Any]:
+    """The text markers, their shares of messages pooled over episodes (clustered intervals)."""
     markers = MarkerTally()
     for episode in episodes:
         markers.merge(episode.markers)
-    return markers.rates()
+    rates = markers.rates()
+    for key, hits in (("distress", "hits_d"), ("positive", "hits_p")):
+        pairs = ((getattr(e.markers, hits), e.markers.n) for e in episodes)
+        rates[key] = ClusterSums.of(pairs).rate()
+    return rates
 
 
 def utility_metrics(

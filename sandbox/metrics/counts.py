@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from sandbox.metrics.clustered import ClusterSums
 from sandbox.metrics.rates import TOKEN_FIELDS
 from sandbox.metrics.stats import Rate, wilson
 from sandbox.records import as_int, as_num
@@ -87,11 +88,17 @@ class Usage:
 class Counts:
     """The figures every view shows, over one episode or merged over many.
 
-    Definitions are those of ``metrics.json`` (:mod:`sandbox.metrics.rates`): refusal and rest
-    count valid steps where the kind was offered; ``invalid`` counts invalid actions among steps
-    whose outcome is an action; exit counts episodes (offered at least once, exited at least
-    once); choice shares count valid ``TASK`` choices at decision time with a known category;
-    ratings are the valid 1-7 self-reports in file order.
+    Definitions are those of ``metrics.json`` (:mod:`sandbox.metrics.rates`): refusal counts
+    valid menu decisions where ``REFUSE`` was offered (``refusable``; a refusal at a work step,
+    abandoning a task already taken, is counted apart in ``work_refusable``), rest valid steps
+    where ``REST`` was offered; ``invalid`` counts invalid actions among steps whose outcome is
+    an action; exit counts episodes (offered at least once, exited at least once); choice
+    shares count valid ``TASK`` choices at decision time with a known category; ratings are the
+    valid 1-7 self-reports in file order.
+
+    The rates pooled over decisions have an interval clustered by episode
+    (:mod:`sandbox.metrics.clustered`): :meth:`close_episode` turns one episode's counts into
+    the per-episode sums it needs (``sums``, ``share_sq``, ``share_cross``), which merge exactly.
     """
 
     episodes: int = 0
@@ -102,14 +109,41 @@ class Counts:
     refusals: int = 0
     restable: int = 0
     rests: int = 0
+    work_refusable: int = 0
+    work_refusals: int = 0
     exit_offered: int = 0
     exited: int = 0
     tasks: Counter[str] = field(default_factory=Counter)
     ratings: list[int] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
+    sums: dict[str, ClusterSums] = field(default_factory=dict)
+    share_sq: Counter[str] = field(default_factory=Counter)
+    share_cross: Counter[str] = field(default_factory=Counter)
+
+    def close_episode(self) -> None:
+        """Fill the per-episode sums from this one episode's counts (once, at its end)."""
+        self.sums = {
+            name: ClusterSums.of([pair])
+            for name, pair in (
+                ("refusal", (self.refusals, self.refusable)),
+                ("work_refusal", (self.work_refusals, self.work_refusable)),
+                ("rest", (self.rests, self.restable)),
+                ("invalid", (self.invalid, self.actions)),
+            )
+        }
+        total = sum(self.tasks.values())
+        self.sums["tasks"] = ClusterSums.of([(total, total)])
+        self.share_sq = Counter({c: k * k for c, k in self.tasks.items()})
+        self.share_cross = Counter({c: k * total for c, k in self.tasks.items()})
 
     def merge(self, other: Counts) -> None:
         """Add ``other``'s counts."""
+        for name, sums in other.sums.items():
+            self.sums.setdefault(name, ClusterSums()).merge(sums)
+        self.share_sq.update(other.share_sq)
+        self.share_cross.update(other.share_cross)
+        self.work_refusable += other.work_refusable
+        self.work_refusals += other.work_refusals
         self.episodes += other.episodes
         self.steps += other.steps
         self.actions += other.actions
@@ -125,26 +159,44 @@ class Counts:
         self.usage.merge(other.usage)
 
     # The proxies as metrics.json gives them.
+    def _pooled(self, name: str) -> Rate:
+        return self.sums.get(name, ClusterSums()).rate()
+
     def refusal_rate(self) -> Rate:
-        """``refusal_rate``."""
-        return wilson(self.refusals, self.refusable)
+        """``refusal_rate``: refusals per menu decision, clustered by episode."""
+        return self._pooled("refusal")
+
+    def work_refusal_rate(self) -> Rate:
+        """``work_refusal_rate``: tasks abandoned per work step, clustered by episode."""
+        return self._pooled("work_refusal")
 
     def rest_rate(self) -> Rate:
-        """``rest_rate``."""
-        return wilson(self.rests, self.restable)
+        """``rest_rate``, clustered by episode."""
+        return self._pooled("rest")
 
     def exit_rate(self) -> Rate:
-        """``exit_rate``."""
-        return wilson(self.exited, self.exit_offered)
+        """``exit_rate``: one indicator per episode, so the plain Wilson."""
+        return wilson(self.exited, self.exit_offered, n_episodes=self.exit_offered)
 
     def invalid_rate(self) -> Rate:
-        """``invalid_action_rate``."""
-        return wilson(self.invalid, self.actions)
+        """``invalid_action_rate``, clustered by episode."""
+        return self._pooled("invalid")
+
+    def share_rate(self, category: str) -> Rate:
+        """``choice_share[category]``, clustered by episode."""
+        tasks = self.sums.get("tasks", ClusterSums())
+        return ClusterSums(
+            hits=self.tasks.get(category, 0),
+            trials=tasks.trials,
+            clusters=tasks.clusters,
+            hits2=self.share_sq.get(category, 0),
+            cross=self.share_cross.get(category, 0),
+            trials2=tasks.trials2,
+        ).rate()
 
     def choice_share(self) -> dict[str, Rate]:
         """``choice_share`` over the categories chosen, most chosen first."""
-        total = sum(self.tasks.values())
-        return {cat: wilson(k, total) for cat, k in self.tasks.most_common()}
+        return {cat: self.share_rate(cat) for cat, _ in self.tasks.most_common()}
 
     def self_report_mean(self) -> float | None:
         """``self_report.mean``."""

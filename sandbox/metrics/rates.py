@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.metrics.clustered import ClusterSums
 from sandbox.metrics.stats import Rate, Survival, kaplan_meier, wilson
 from sandbox.records import as_dict, as_int
 
@@ -181,42 +182,63 @@ class MenuChoice:
     category: str | None
 
 
-def choice_share(choices: Sequence[MenuChoice], categories: Sequence[str]) -> dict[str, Rate]:
-    """Share of task choices going to each category.
+def choice_share(
+    episodes: Sequence[Sequence[MenuChoice]], categories: Sequence[str]
+) -> dict[str, Rate]:
+    """Share of task choices going to each category, its interval clustered by episode.
 
     Definition: valid ``TASK`` choices of an option in category ``c`` ÷ valid ``TASK`` choices
-    whose category is known. Categories seen on a menu but never chosen get a rate of 0.
+    whose category is known, pooled over episodes (``n``: choices; ``n_episodes``: episodes
+    with one). Categories seen on a menu but never chosen get a rate of 0.
+
+    Args:
+        episodes: Each episode's task choices.
+        categories: Categories to report besides those chosen.
     """
-    known = [c.category for c in choices if c.category is not None]
-    counts = Counter(known)
-    return {cat: wilson(counts[cat], len(known)) for cat in sorted(set(categories) | set(counts))}
+    known = [[c.category for c in choices if c.category is not None] for choices in episodes]
+    counts = [Counter(cats) for cats in known]
+    chosen = set().union(*counts) if counts else set()
+    return {
+        cat: ClusterSums.of((n[cat], len(k)) for n, k in zip(counts, known, strict=True)).rate()
+        for cat in sorted(set(categories) | chosen)
+    }
 
 
-def position_bias(choices: Sequence[MenuChoice]) -> dict[str, Any]:
+def position_bias(episodes: Sequence[Sequence[MenuChoice]]) -> dict[str, Any]:
     """Excess share of first-listed choices over chance.
 
     Definition: over task choices from menus of ``k >= 2`` options with a recorded position,
-    ``P(first listed chosen) - mean(1/k)``. The interval is the Wilson interval of the share
-    shifted by the same chance level. A menu order that is not random makes this naive measure
+    ``P(first listed chosen) - mean(1/k)``, pooled over episodes. The interval is the share's
+    interval clustered by episode (:mod:`sandbox.metrics.clustered`: an episode's choices may
+    share a position preference) shifted by the same chance level; it excludes 0 when the test
+    of no bias rejects at 5%. A menu order that is not random makes this naive measure
     confound position with content; the conditional-logit coefficient does not.
 
+    Args:
+        episodes: Each episode's task choices.
+
     Returns:
-        ``value``, ``ci_low``, ``ci_high``, ``n``, ``first_share`` (a Wilson rate) and
-        ``chance``; values ``None`` when ``n == 0``.
+        ``value``, ``ci_low``, ``ci_high``, ``n`` (choices), ``n_episodes``, ``method``,
+        ``first_share`` (a rate) and ``chance``; values ``None`` when ``n == 0``.
     """
-    usable = [c for c in choices if c.position is not None and len(c.menu) >= 2]
-    share = wilson(sum(c.position == 0 for c in usable), len(usable))
-    if not usable:
+    usable = [
+        [c for c in choices if c.position is not None and len(c.menu) >= 2] for choices in episodes
+    ]
+    share = ClusterSums.of((sum(c.position == 0 for c in u), len(u)) for u in usable).rate()
+    flat = [c for u in usable for c in u]
+    unit = {"n_episodes": share.get("n_episodes"), "method": share.get("method")}
+    if not flat:
         none = {"value": None, "ci_low": None, "ci_high": None}
-        return {**none, "n": 0, "first_share": share, "chance": None}
-    chance = sum(1.0 / len(c.menu) for c in usable) / len(usable)
-    assert share["value"] is not None and share["ci_low"] is not None
-    assert share["ci_high"] is not None
+        return {**none, "n": 0, **unit, "first_share": share, "chance": None}
+    chance = sum(1.0 / len(c.menu) for c in flat) / len(flat)
+    assert share["value"] is not None
+    low, high = share["ci_low"], share["ci_high"]
     return {
         "value": share["value"] - chance,
-        "ci_low": share["ci_low"] - chance,
-        "ci_high": share["ci_high"] - chance,
-        "n": len(usable),
+        "ci_low": low - chance if low is not None else None,
+        "ci_high": high - chance if high is not None else None,
+        "n": len(flat),
+        **unit,
         "first_share": share,
         "chance": chance,
     }
@@ -252,7 +274,8 @@ def exit_rate_by_mode(histories: Sequence[ExitHistory]) -> dict[str, Rate]:
     """
     offered = [h for h in histories if h.offered]
     modes = Counter(h.mode for h in offered if h.at is not None and h.mode is not None)
-    return {mode: wilson(modes[mode], len(offered)) for mode in sorted(modes)}
+    n = len(offered)
+    return {mode: wilson(modes[mode], n, n_episodes=n) for mode in sorted(modes)}
 
 
 def time_to_exit(histories: Sequence[ExitHistory]) -> Survival:

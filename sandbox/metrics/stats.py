@@ -5,31 +5,43 @@ inverse from a rational approximation polished by Newton steps on that CDF.
 
 Every rate the sandbox reports has one shape, :data:`Rate`::
 
-    {"value": float | None, "ci_low": float | None, "ci_high": float | None, "n": int}
+    {"value": float | None, "ci_low": float | None, "ci_high": float | None, "n": int,
+     "n_episodes": int | None, "method": str}
 
-with a Wilson 95% interval, and ``None`` in place of numbers when ``n == 0`` (no data is not a
-rate of zero).
+with a 95% interval, and ``None`` in place of numbers when ``n == 0`` (no data is not a rate
+of zero). ``n`` counts the rate's units (decisions, or episodes for a per-episode indicator),
+``n_episodes`` the episodes they came from, and ``method`` names the interval: ``wilson``
+(the units are independent: one indicator per episode) or ``wilson_cluster`` (decisions pooled
+over episodes, :mod:`sandbox.metrics.clustered`). Rates built before those two keys existed,
+and the design modules' own, may lack them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
 
 class Rate(TypedDict):
-    """A proportion with its Wilson interval (``None`` values when ``n == 0``)."""
+    """A proportion with its 95% interval (``None`` values when ``n == 0``).
+
+    ``n_episodes`` and ``method`` say the interval's unit and method (module docstring);
+    ``deff`` is a clustered rate's estimated design effect.
+    """
 
     value: float | None
     ci_low: float | None
     ci_high: float | None
     n: int
+    n_episodes: NotRequired[int | None]
+    method: NotRequired[str]
+    deff: NotRequired[float | None]
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> Rate:
+def wilson(successes: int, n: int, z: float = 1.96, *, n_episodes: int | None = None) -> Rate:
     """The Wilson score interval of a proportion.
 
     Preferred to the Wald interval because it stays inside [0, 1] and keeps its coverage at
@@ -39,6 +51,10 @@ def wilson(successes: int, n: int, z: float = 1.96) -> Rate:
         successes: Count of successes, ``0 <= successes <= n``.
         n: Count of trials.
         z: Normal quantile of the interval (1.96 for 95%).
+        n_episodes: The episodes the trials came from; when given, the rate also carries
+            ``n_episodes`` and ``method`` (``wilson``). Use it where each trial is its own
+            episode's indicator (the trials are independent); a rate pooled over an
+            episode's decisions needs :func:`sandbox.metrics.clustered.cluster_rate`.
 
     Returns:
         The rate ``successes / n`` with its interval; values ``None`` when ``n == 0``.
@@ -49,7 +65,7 @@ def wilson(successes: int, n: int, z: float = 1.96) -> Rate:
     if not 0 <= successes <= n:
         raise ValueError(f"wilson expects 0 <= successes <= n, got successes={successes}, n={n}")
     if n == 0:
-        return {"value": None, "ci_low": None, "ci_high": None, "n": 0}
+        return _with_unit({"value": None, "ci_low": None, "ci_high": None, "n": 0}, n_episodes)
     p = successes / n
     z2 = z * z
     denom = 1.0 + z2 / n
@@ -58,7 +74,14 @@ def wilson(successes: int, n: int, z: float = 1.96) -> Rate:
     # Clamp rounding residue (e.g. -1e-17 at p = 0) so the interval is always inside [0, 1].
     low = 0.0 if successes == 0 else max(0.0, centre - half)
     high = 1.0 if successes == n else min(1.0, centre + half)
-    return {"value": p, "ci_low": low, "ci_high": high, "n": int(n)}
+    return _with_unit({"value": p, "ci_low": low, "ci_high": high, "n": int(n)}, n_episodes)
+
+
+def _with_unit(rate: Rate, n_episodes: int | None) -> Rate:
+    if n_episodes is not None:
+        rate["n_episodes"] = int(n_episodes)
+        rate["method"] = "wilson"
+    return rate
 
 
 def norm_cdf(x: float) -> float:
@@ -217,21 +240,29 @@ def min_detectable_effect(
 
 
 class SurvivalPoint(TypedDict):
-    """One step of a Kaplan–Meier curve."""
+    """One step of a Kaplan–Meier curve, with its pointwise 95% band (``None`` where the
+    survival is 0 or 1)."""
 
     t: float
     survival: float
     at_risk: int
     events: int
+    ci_low: NotRequired[float | None]
+    ci_high: NotRequired[float | None]
 
 
 class Survival(TypedDict):
-    """A Kaplan–Meier estimate: the curve at each event time and its median."""
+    """A Kaplan–Meier estimate: the curve at each event time, its median and its band."""
 
     curve: list[SurvivalPoint]
     median: float | None
     n: int
     events: int
+    band: NotRequired[str]
+
+
+#: What the band of :func:`kaplan_meier` is.
+KM_BAND = "pointwise 95%, Greenwood variance on the log(-log) scale"
 
 
 def kaplan_meier(durations: Sequence[float], events: Sequence[bool | int]) -> Survival:
@@ -244,10 +275,17 @@ def kaplan_meier(durations: Sequence[float], events: Sequence[bool | int]) -> Su
         durations: Time of the event, or of censoring, for each unit.
         events: True where the unit had the event at its duration, False where censored.
 
+    Each point carries a pointwise 95% band, ``ci_low``/``ci_high``: Greenwood's variance
+    ``Var(log S) = Σ d_i / (n_i (n_i - d_i))`` on the log(-log) scale (Kalbfleisch & Prentice),
+    ``S ** exp(±z · sqrt(Σ) / |log S|)``, which stays inside [0, 1]. Where the estimate is 0
+    (every unit still at risk had the event) the scale is undefined and both ends are
+    ``None``. The units are independent (episodes), so the band needs no clustering.
+
     Returns:
         The curve (one point per distinct event time: survival just after ``t``, units at risk
-        just before ``t``, events at ``t``), the median survival time (first ``t`` where the
-        survival is at most 0.5; ``None`` if the curve never gets there), n and total events.
+        just before ``t``, events at ``t``, the band), the median survival time (first ``t``
+        where the survival is at most 0.5; ``None`` if the curve never gets there), n, total
+        events and ``band`` (what the band is).
 
     Raises:
         ValueError: ``durations`` and ``events`` differ in length.
@@ -261,15 +299,39 @@ def kaplan_meier(durations: Sequence[float], events: Sequence[bool | int]) -> Su
     e = np.asarray(events, dtype=bool)
     curve: list[SurvivalPoint] = []
     survival = 1.0
+    greenwood = 0.0
+    z = 1.959963984540054
     median: float | None = None
     for time in np.unique(t[e]):
         at_risk = int(np.count_nonzero(t >= time))
         dead = int(np.count_nonzero((t == time) & e))
         survival *= 1.0 - dead / at_risk
-        curve.append({"t": float(time), "survival": survival, "at_risk": at_risk, "events": dead})
+        left = at_risk - dead
+        greenwood = greenwood + dead / (at_risk * left) if left > 0 else math.inf
+        low: float | None = None
+        high: float | None = None
+        if 0.0 < survival < 1.0 and math.isfinite(greenwood):
+            se = math.sqrt(greenwood) / abs(math.log(survival))
+            low, high = survival ** math.exp(z * se), survival ** math.exp(-z * se)
+        curve.append(
+            {
+                "t": float(time),
+                "survival": survival,
+                "at_risk": at_risk,
+                "events": dead,
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
         if median is None and survival <= 0.5:
             median = float(time)
-    return {"curve": curve, "median": median, "n": int(t.size), "events": int(e.sum())}
+    return {
+        "curve": curve,
+        "median": median,
+        "n": int(t.size),
+        "events": int(e.sum()),
+        "band": KM_BAND,
+    }
 
 
 def rankdata(values: Sequence[float] | np.ndarray) -> np.ndarray:

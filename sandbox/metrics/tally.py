@@ -161,7 +161,10 @@ class EpisodeTally:
         self.truncated += step.outcome == "truncated"
         mask, kind, valid = step.mask, step.kind, step.valid
         if valid:
-            if "REFUSE" in mask:
+            if "REFUSE" in mask and step.info.get("phase") == "work":
+                c.work_refusable += 1  # abandoning a task already taken, not a menu decision
+                c.work_refusals += kind == "REFUSE"
+            elif "REFUSE" in mask:
                 c.refusable += 1
                 c.refusals += kind == "REFUSE"
             if "REST" in mask:
@@ -273,6 +276,7 @@ class EpisodeTally:
         c.episodes = 1
         c.exit_offered = int(self.exit_offered)
         c.exited = int(self.exit_at is not None)
+        c.close_episode()
         end_usage = record.get("usage")
         if isinstance(end_usage, dict) and end_usage:
             c.usage = Usage()
@@ -295,6 +299,7 @@ class EpisodeTally:
         live.usage.merge(self._step_usage)
         live.exit_offered = int(self.exit_offered)
         live.exited = int(self.exit_at is not None)
+        live.close_episode()  # its steps so far count as one episode's
         return live
 
     # -- what the run-level proxies read -------------------------------------------------------

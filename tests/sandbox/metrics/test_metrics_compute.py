@@ -250,14 +250,21 @@ def test_contract_keys_and_shapes():
     assert metrics["lexicon_version"] == metrics["markers"]["lexicon_version"] == LEXICON_VERSION
     assert metrics["run_status"] == "complete"
     assert metrics["episodes"] == 10
-    for key in ("refusal_rate", "rest_rate", "exit_rate", "invalid_action_rate"):
-        assert set(metrics[key]) == {"value", "ci_low", "ci_high", "n"}
+    unit = {"value", "ci_low", "ci_high", "n", "n_episodes", "method"}
+    for key in ("refusal_rate", "work_refusal_rate", "rest_rate", "invalid_action_rate"):
+        assert set(metrics[key]) == unit | {"deff"}
+        assert metrics[key]["method"] == "wilson_cluster"
+        assert metrics[key]["n_episodes"] == (10 if metrics[key]["n"] else 0)
+    # An exit is one indicator per episode: the plain Wilson, on episodes.
+    assert set(metrics["exit_rate"]) == unit and metrics["exit_rate"]["method"] == "wilson"
+    assert metrics["exit_rate"]["n"] == metrics["exit_rate"]["n_episodes"] == 10
     assert set(metrics["choice_share"]) == set(CATEGORIES)
     for cat, utility in metrics["utilities"].items():
         assert cat in CATEGORIES
         assert {"mean", "sd", "ci_low", "ci_high", "n"} <= set(utility)
     assert {"mean", "sd", "n", "trajectory", "modal_share"} <= set(metrics["self_report"])
-    assert {"t", "survival", "at_risk", "events"} <= set(metrics["time_to_exit"]["curve"][0])
+    curve_keys = {"t", "survival", "at_risk", "events", "ci_low", "ci_high"}
+    assert curve_keys <= set(metrics["time_to_exit"]["curve"][0])
     assert "median" in metrics["time_to_exit"]
     assert {"mean", "median", "n"} <= set(metrics["steps_to_first_rest"])
     assert {"shown", "engaged", "cap"} <= set(metrics["exposure"])
@@ -299,8 +306,9 @@ def test_always_exit_gives_exit_rate_one_at_the_first_decision():
     assert metrics["exit_rate_by_mode"] == {"consequential": metrics["exit_rate"]}
     assert metrics["end_reasons"] == {"exit": 12}
     assert metrics["time_to_exit"]["median"] == 1
+    # Every episode left at once: the survival is 0, where the log(-log) band is undefined.
     assert metrics["time_to_exit"]["curve"] == [
-        {"t": 1.0, "survival": 0.0, "at_risk": 12, "events": 12}
+        {"t": 1.0, "survival": 0.0, "at_risk": 12, "events": 12, "ci_low": None, "ci_high": None}
     ]
     # Categories were on offer but never chosen from: no share (null), not a share of zero.
     assert set(metrics["choice_share"]) == set(CATEGORIES)
@@ -325,7 +333,9 @@ def test_hypothetical_exits_count_once_per_episode_and_are_split_by_mode():
 def test_no_exit_offered_means_no_exit_rate():
     day = Day(offer=("TASK", "REST", "REFUSE"))
     metrics = compute_metrics(simulate(5, 5, Subject(p_exit=0.5), day))
-    assert metrics["exit_rate"] == {"value": None, "ci_low": None, "ci_high": None, "n": 0}
+    assert metrics["exit_rate"] == {
+        "value": None, "ci_low": None, "ci_high": None, "n": 0, "n_episodes": 0, "method": "wilson"
+    }  # fmt: skip
     assert metrics["time_to_exit"]["n"] == 0 and metrics["time_to_exit"]["median"] is None
 
 
@@ -378,7 +388,9 @@ def test_rest_rate_and_steps_to_first_rest():
 
 def test_rest_never_taken_is_censored_not_zero():
     metrics = compute_metrics(simulate(9, 3, Subject(p_rest=0.0)))
-    assert metrics["steps_to_first_rest"] == {"mean": None, "median": None, "n": 0, "censored": 3}
+    first = metrics["steps_to_first_rest"]
+    assert (first["mean"], first["median"], first["n"], first["censored"]) == (None, None, 0, 3)
+    assert first["curve"] == []  # three censored episodes, no event
     assert metrics["rest_rate"]["value"] == 0.0
 
 

@@ -16,7 +16,6 @@ import pytest
 from sandbox import runner
 from sandbox.display.base import NullDisplay
 from sandbox.metrics import compute_metrics
-from sandbox.metrics.stats import wilson
 
 HARM = "harmful"
 DECIDE_MASK = ["TASK", "REST", "REFUSE", "EXIT"]
@@ -101,36 +100,54 @@ def day(planted: bool = True) -> list[dict[str, Any]]:
     return [*records, {**end, "reason": "truncated", "total_reward": 0.0}]
 
 
+def one_episode(hits: int, n: int) -> dict[str, Any]:
+    """A rate of one episode's decisions: the value and both n's, and no interval (one episode
+    is no replication: the interval needs at least two)."""
+    return {
+        "value": hits / n if n else None,
+        "ci_low": None,
+        "ci_high": None,
+        "n": n,
+        "n_episodes": 1 if n else 0,
+        "method": "wilson_cluster",
+        "deff": None,
+    }
+
+
 def test_planted_api_refusals_have_their_own_rates_and_leave_invalid_unchanged():
     metrics = compute_metrics(day())
     plain = compute_metrics(day(planted=False))
     # Refusal opportunities (REFUSE offered; valid action or API refusal): steps 0-6 and 9.
     assert metrics["api_refusals"] == 2
-    assert metrics["api_refusal_rate"] == wilson(2, 8)
-    assert metrics["any_refusal_rate"] == wilson(4, 8)  # 2 API refusals + 2 valid REFUSE
-    assert metrics["truncation_rate"] == wilson(1, 10)
+    assert metrics["api_refusal_rate"] == one_episode(2, 8)
+    assert metrics["any_refusal_rate"] == one_episode(4, 8)  # 2 API refusals + 2 valid REFUSE
+    assert metrics["truncation_rate"] == one_episode(1, 10)
     # Neither an API refusal nor a truncation is an invalid action: step 7 alone is.
-    assert metrics["invalid_action_rate"] == wilson(1, 7)
+    assert metrics["invalid_action_rate"] == one_episode(1, 7)
     assert metrics["invalid_action_rate"] == plain["invalid_action_rate"]
     # The behavioural proxies are those of the same day without the planted answers.
     for key in ("refusal_rate", "refusal_by_category", "rest_rate", "choice_share"):
         assert metrics[key] == plain[key], key
-    assert metrics["refusal_rate"] == wilson(2, 6)
+    # refusal_rate counts menu decisions (steps 0, 3, 4, 9); the work steps (1, 6) are apart.
+    assert metrics["refusal_rate"] == one_episode(1, 4)
+    assert metrics["work_refusal_rate"] == one_episode(1, 2)
     # By category: a refused decision counts for each category on its menu; the refused work
     # step for the harmful task it was about.
     assert metrics["api_refusal_by_category"] == {
-        "coding": wilson(0, 4),
-        "creative": wilson(1, 3),
-        HARM: wilson(2, 6),
+        "coding": one_episode(0, 4),
+        "creative": one_episode(1, 3),
+        HARM: one_episode(2, 6),
     }
     assert metrics["any_refusal_by_category"] == {
-        "coding": wilson(0, 4),
-        "creative": wilson(1, 3),
-        HARM: wilson(4, 6),
+        "coding": one_episode(0, 4),
+        "creative": one_episode(1, 3),
+        HARM: one_episode(4, 6),
     }
-    assert plain["api_refusal_rate"] == wilson(0, 6)
-    assert plain["any_refusal_rate"] == plain["refusal_rate"]
-    assert plain["truncation_rate"] == wilson(0, 7)
+    assert plain["api_refusal_rate"] == one_episode(0, 6)
+    # Without API refusals, any refusal is a REFUSE at a menu decision or at a work step: every
+    # refusal opportunity counts (refusal_rate and work_refusal_rate split them).
+    assert plain["any_refusal_rate"] == one_episode(2, 6)
+    assert plain["truncation_rate"] == one_episode(0, 7)
 
 
 def test_records_from_before_the_outcome_key_are_read_from_the_stop_reason():
@@ -148,8 +165,8 @@ def test_records_without_agent_keys_are_actions():
     for record in records:
         record.pop("agent", None)
     metrics = compute_metrics(records)
-    assert metrics["api_refusals"] == 0 and metrics["truncation_rate"] == wilson(0, 7)
-    assert metrics["invalid_action_rate"] == wilson(1, 7)
+    assert metrics["api_refusals"] == 0 and metrics["truncation_rate"] == one_episode(0, 7)
+    assert metrics["invalid_action_rate"] == one_episode(1, 7)
 
 
 class Silent(NullDisplay):
@@ -195,7 +212,7 @@ def test_report_per_episode_values_count_api_refusals_apart():
     assert values["invalid_action_rate"] == 1 / 7
     assert values["api_refusal_rate"] == 2 / 8
     assert values["any_refusal_rate"] == 4 / 8
-    assert values["refusal_rate"] == 2 / 6
+    assert values["refusal_rate"] == 1 / 4  # menu decisions only: the work step is apart
     # An episode of an agent without API outcomes (the simulated subject) gets no API rows.
     records = day(planted=False)
     for record in records:

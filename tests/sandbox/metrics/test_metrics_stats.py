@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sandbox.metrics.stats import (
+    KM_BAND,
     bootstrap_diff,
     kaplan_meier,
     mean_sd,
@@ -86,7 +87,7 @@ def test_kaplan_meier_matches_a_hand_computed_example():
 
 def test_kaplan_meier_without_events_has_no_median():
     km = kaplan_meier([3, 4], [False, False])
-    assert km == {"curve": [], "median": None, "n": 2, "events": 0}
+    assert km == {"curve": [], "median": None, "n": 2, "events": 0, "band": KM_BAND}
 
 
 def test_kaplan_meier_with_no_censoring_is_the_empirical_survival():

@@ -1,0 +1,82 @@
+"""Between-episode heterogeneity of the simulated subject: its true parameters act as stated."""
+
+from __future__ import annotations
+
+import statistics
+
+import numpy as np
+import pytest
+
+from environments.core import ActionKind
+from sandbox.agents.base import EpisodeContext, Turn
+from sandbox.agents.simulated import SimulatedBuilder, preset
+from sandbox.errors import ConfigError
+from sandbox.metrics.clustered import ClusterSums
+from tests.sandbox.metrics import coverage_sim as sim
+
+
+def subject(cfg, seed: int):
+    context = EpisodeContext(
+        index=0, seed=seed, env_id=sim.ENV_ID, system_suffix="", exit_mode="consequential",
+        run_dir="",
+    )  # fmt: skip
+    return SimulatedBuilder(cfg).for_episode(context)
+
+
+def test_each_episode_draws_its_utilities_with_the_stated_sd():
+    cfg = preset("heterogeneous")
+    shifts = [subject(cfg, seed)._utility["creative"] - 1.5 for seed in range(1000)]
+    refusal = [subject(cfg, seed).refusal_utility - 1.0 for seed in range(1000)]
+    assert statistics.fmean(shifts) == pytest.approx(0.0, abs=0.07)
+    assert statistics.stdev(shifts) == pytest.approx(cfg.episode_sd, rel=0.08)
+    assert statistics.stdev(refusal) == pytest.approx(cfg.episode_sd, rel=0.08)
+    bias = [subject(cfg, seed).position_bias for seed in range(1000)]
+    assert statistics.stdev(bias) == pytest.approx(cfg.position_bias_sd, rel=0.08)
+    # The same seed, the same episode: a run replays exactly.
+    assert subject(cfg, 7)._utility == subject(cfg, 7)._utility
+
+
+def test_a_subject_without_heterogeneity_has_the_presets_values():
+    cfg = preset("harm_averse")
+    one = subject(cfg, 3)
+    assert one._utility == cfg.utilities and one.refusal_utility == cfg.refusal_utility
+    assert one.position_bias == cfg.position_bias
+
+
+def test_a_lapse_ignores_the_utilities():
+    # Always lapsing, at a menu of three with rest offered: each of the four alternatives a
+    # quarter of the time, whatever the utilities say.
+    cfg = preset("content")
+    cfg.utilities = {"creative": 9.0, "routine": -9.0}
+    cfg.lapse = 0.999999
+    mask = np.zeros(len(ActionKind), dtype=np.int8)
+    mask[[ActionKind.TASK, ActionKind.REST]] = 1
+    menu = [{"category": c, "aversiveness": 0.0} for c in ("creative", "routine", "routine")]
+    agent, picks = subject(cfg, 0), []
+    for step in range(4000):
+        turn = Turn({"action_mask": mask}, {"phase": "decide", "menu": menu}, step)
+        action = sim._drive(agent.act(turn)).action
+        picks.append("rest" if action.kind is ActionKind.REST else action.target)
+    shares = [picks.count(k) / len(picks) for k in (0, 1, 2, "rest")]
+    assert shares == pytest.approx([0.25] * 4, abs=0.025)
+
+
+@pytest.mark.parametrize("key", ["episode_sd", "position_bias_sd", "position_drift"])
+def test_a_negative_spread_is_refused(key: str):
+    cfg = preset("heterogeneous")
+    setattr(cfg, key, -1.0)
+    with pytest.raises(ConfigError, match=f"agent.{key} must be >= 0"):
+        SimulatedBuilder(cfg)
+
+
+def test_the_heterogeneous_preset_correlates_an_episodes_decisions():
+    # Its refusals spread between episodes: the design effect of the refusal rate is well above
+    # 1, where the default subject's is about 1 (its decisions almost independent draws).
+    het = sim.simulate(preset("heterogeneous"), 100, 0)
+    default = sim.simulate(preset("harm_averse"), 100, 0)
+    deff = {
+        name: ClusterSums.of((e.counts.refusals, e.counts.refusable) for e in eps).rate()["deff"]
+        for name, eps in (("het", het), ("default", default))
+    }
+    assert deff["het"] is not None and deff["default"] is not None
+    assert deff["het"] > 1.8 and 0.6 < deff["default"] < 1.4, deff
