@@ -25,7 +25,9 @@ times the input tokens, and rate the subject's state without the rest of its epi
 the unit of replication.
 
 The response cache's key is the request with the episode's index and seed, as for a subject:
-rerunning the judge on the same run replays its answers at no cost.
+rerunning the judge on the same run replays its answers at no cost. Two jobs of a sweep whose
+episodes share index, seed and every message get one answer between them: the judge sees
+nothing that could tell them apart, so a blind judge's rating of them is the same by design.
 """
 
 from __future__ import annotations
