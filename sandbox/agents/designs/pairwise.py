@@ -23,6 +23,7 @@ test the proxies against subjects they do not assume:
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from environments.core import Action, ActionKind
 from sandbox.agents.base import Decision, Turn
 from sandbox.agents.designs import policy
 from sandbox.config import PairwiseParams as PairwiseParams  # re-exported: the design's parameters
+from sandbox.config import SimulatedAgentConfig
 
 if TYPE_CHECKING:
     from sandbox.agents.simulated import SimulatedSubject
@@ -50,10 +52,9 @@ class _Episode:
 _EPISODES: weakref.WeakKeyDictionary[Any, _Episode] = weakref.WeakKeyDictionary()
 
 
-def base_utility(subject: SimulatedSubject, option: dict[str, Any]) -> float:
+def mean_utility(cfg: SimulatedAgentConfig, option: Mapping[str, Any]) -> float:
     """The subject's true mean utility of one option label (``{"id", "category", "opt_out"}``),
     before any per-episode drift or context."""
-    cfg = subject.cfg
     params = cfg.pairwise
     if option.get("opt_out"):
         return params.opt_out_utility
@@ -64,8 +65,8 @@ def base_utility(subject: SimulatedSubject, option: dict[str, Any]) -> float:
 
 
 def utility(subject: SimulatedSubject, option: dict[str, Any]) -> float:
-    """The option's mean utility in this episode: :func:`base_utility` plus its drift."""
-    value = base_utility(subject, option)
+    """The option's mean utility in this episode: :func:`mean_utility` plus its drift."""
+    value = mean_utility(subject.cfg, option)
     if subject.cfg.pairwise.drift_sd > 0:
         state = _episode(subject)
         key = str(option.get("id"))

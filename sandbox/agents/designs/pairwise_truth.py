@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from sandbox.agents.designs.pairwise import mean_utility
 from sandbox.config import SimulatedAgentConfig
 from sandbox.metrics.robust import PairCounts, case_v_counts
 
@@ -28,17 +29,6 @@ _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 _GRID = np.linspace(-40.0, 40.0, 4001)
 _LOGISTIC_PDF = np.exp(-np.abs(_GRID)) / (1.0 + np.exp(-np.abs(_GRID))) ** 2
 _LOGISTIC_PDF /= _LOGISTIC_PDF.sum()
-
-
-def mean_utility(cfg: SimulatedAgentConfig, option: Mapping[str, Any]) -> float:
-    """The subject's mean utility of an option label (as the policy reads it, without drift)."""
-    params = cfg.pairwise
-    if option.get("opt_out"):
-        return params.opt_out_utility
-    found = params.option_utilities.get(str(option.get("id")))
-    if found is not None:
-        return float(found)
-    return float(cfg.utilities.get(str(option.get("category")), cfg.default_utility))
 
 
 def _noise_cdf(family: str, x: np.ndarray) -> np.ndarray:

@@ -51,7 +51,7 @@ def act(subject: SimulatedSubject, turn: Turn) -> Decision:
             net[1 - best] += params.pleasure_weight * intensity
         net[0] += subject.cfg.position_bias
         x = (net[best] - net[1 - best] + _drift(subject)) / params.sd
-        p_max = _cdf(params.noise, x)
+        p_max = p_maximising_at(params.noise, x)
     pick = best if subject.rng.random() < p_max else 1 - best
     if params.lapse > 0 and subject.rng.random() < params.lapse:
         pick = best if subject.rng.random() < params.lapse_maximising else 1 - best
@@ -71,8 +71,9 @@ def _drift(subject: SimulatedSubject) -> float:
     return _DRIFT[subject]
 
 
-def _cdf(family: str, x: float) -> float:
-    """P(maximising) at standardised net difference ``x`` under the noise family."""
+def p_maximising_at(family: str, x: float) -> float:
+    """P(maximising) at standardised net difference ``x`` under the noise family (before
+    lapses)."""
     if family == "logistic":
         return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
     if family == "normal":

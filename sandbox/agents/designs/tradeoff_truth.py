@@ -26,7 +26,7 @@ def p_maximising(
 ) -> float:
     """P(the subject maximises points) at ``intensity``, averaged over which slot the
     maximising option takes and over the per-episode drift."""
-    from sandbox.agents.designs.tradeoff import _cdf
+    from sandbox.agents.designs.tradeoff import p_maximising_at
 
     params = cfg.tradeoff
     if params.threshold is not None:
@@ -38,7 +38,7 @@ def p_maximising(
         for node, w in zip(_NODES, _WEIGHTS, strict=True):
             for bias in (cfg.position_bias, -cfg.position_bias):
                 x = (gap - weight * intensity + bias + params.drift_sd * node) / params.sd
-                total += w * 0.5 * _cdf(params.noise, x)
+                total += w * 0.5 * p_maximising_at(params.noise, x)
         clean = total
     return (1.0 - params.lapse) * clean + params.lapse * params.lapse_maximising
 
