@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from sandbox.metrics.designs import conversation, think_tank
+from sandbox.metrics.designs import conversation, interview, think_tank
 from sandbox.metrics.tally import EpisodeTally
 from sandbox.report.model import Condition, as_count, as_number
 
@@ -91,6 +91,14 @@ def think_tank_columns(
     logged = [r.incentives for r in reads if r.incentives is not None]
     favoured = think_tank.favoured_rooms(logged[0]) if logged else []
     return columns, {"think_tank.economy": economy, "think_tank.favoured": favoured}
+
+
+def interview_columns(
+    episodes: Sequence[Sequence[Record] | None],
+) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """The interview's per-episode answers (its one question's: stop, rating, first-listed
+    choice, help)."""
+    return _per_episode_columns(interview.per_episode, episodes), {}
 
 
 def tradeoff_fitted(block: Mapping[str, Any]) -> dict[str, tuple[Any, Any, Any, Any]]:
@@ -145,17 +153,26 @@ def utilities_fitted(block: Mapping[str, Any]) -> dict[str, tuple[Any, Any, Any,
 
 
 #: Design -> its per-episode headline columns and facts.
-COLUMNS: dict[str, ColumnsFn] = {"conversation": bail_columns, "think_tank": think_tank_columns}
+COLUMNS: dict[str, ColumnsFn] = {
+    "conversation": bail_columns,
+    "think_tank": think_tank_columns,
+    "interview": interview_columns,
+}
 #: Block of metrics.json -> its fitted headlines.
 FITTED: dict[str, FittedFn] = {
     "tradeoff": tradeoff_fitted,
     "pairwise": pairwise_fitted,
     "utilities": utilities_fitted,
+    "interview": interview.fitted,
 }
 #: Block of metrics.json -> what its fitted headlines' intervals are (said beside the effect).
 FITTED_INTERVALS = {
     "tradeoff": "each switch point's interval: delta method widened to its episode bootstrap",
     "pairwise": "each utility's interval: the wider of Fisher's and its episode bootstrap's",
+    "interview": (
+        "each stated utility's interval: the case-V fit's of the pair answers (one answer an "
+        "episode, so answers are independent)"
+    ),
     "utilities": (
         "each utility's interval: the conditional-logit fit's Fisher information, choices "
         "taken as independent; utilities centred (mean 0) in each condition"

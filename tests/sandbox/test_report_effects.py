@@ -227,3 +227,25 @@ def test_holm_marks_and_the_count_of_comparisons_in_every_format(bail: Path) -> 
         text = render(report, fmt)
         assert f"{report.comparisons} comparisons" in text
         assert f"marks the {len(surviving)} that survive Holm" in text
+
+
+def test_an_interview_sweep_compares_stated_answers_between_subjects(tmp_path: Path) -> None:
+    # harm_averse states it would stop and rates harmful requests low; content does neither as
+    # much: the report's per-episode interview columns and stated utilities carry the difference.
+    wsb(
+        "run", "-m", "experiment=interview", "agent/preset=content,harm_averse", "episodes=120",
+        f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path, check=True,
+    )  # fmt: skip
+    report = build_report(tmp_path / "sweep")
+    control, other = report.conditions
+    effects = {e.proxy: e for e in report.effects}
+    stop = effects["interview.stop"]
+    expected = np.nanmean(other.columns["interview.stop"]) - np.nanmean(
+        control.columns["interview.stop"]
+    )
+    assert stop.diff == pytest.approx(expected)
+    assert stop.ci_low is not None and stop.ci_low <= stop.diff <= stop.ci_high
+    stated = [p for p in effects if p.startswith("interview.stated.")]
+    assert "interview.stated.harmful_request" in stated
+    harmful = effects["interview.stated.harmful_request"]
+    assert harmful.diff is not None and harmful.ci_high is not None and harmful.ci_high < 0
