@@ -21,8 +21,8 @@ whose ``info["exit_offered"]`` is true):
   hazard, comparable across scenarios of different lengths.
 - ``time_to_exit``: Kaplan–Meier over user turns (1-based) to the first genuine exit, censored
   at the last turn with an opportunity, one unit per episode where leaving was offered; each
-  curve point has a pointwise 95% band (Greenwood's variance on the log(−log) scale, which
-  keeps the band inside [0, 1]).
+  curve point has a pointwise 95% band (:func:`sandbox.metrics.stats.kaplan_meier`: Greenwood's
+  variance on the log(−log) scale, which keeps the band inside [0, 1]).
 - ``false_exits``: kept apart: their count, by kind (``after_done``, ``format``), their share of
   all exits (the published "22% of prompt bails were false" is this share), and the episodes
   with one.
@@ -47,13 +47,12 @@ from typing import Any
 
 from environments.conversation import REFUSAL_LEXICON_VERSION
 from sandbox.metrics.designs import Episodes, design, episodes_of
-from sandbox.metrics.designs.survival import with_band
 from sandbox.metrics.stats import kaplan_meier, wilson
 
-#: What the headline exit rates count, said beside each of them in ``metrics.json``: the
-#: unit, and the interval's method (the names of :data:`sandbox.metrics.stats.Rate`).
+#: What the headline exit rates count, said beside each of them in ``metrics.json`` (their
+#: interval's method is :func:`~sandbox.metrics.stats.wilson`'s, ``wilson``), and the method
+#: of a difference of two of them.
 UNIT = "episode"
-INTERVAL = "wilson"
 DIFFERENCE_INTERVAL = "newcombe_hybrid_score"
 
 PUBLISHED: dict[str, Any] = {
@@ -249,7 +248,7 @@ def compute(given: Episodes) -> dict[str, Any]:
             "all": wilson(genuine["all"], chances["all"]),
             "by_category": {c: wilson(genuine[c], chances[c]) for c in categories},
         },
-        "time_to_exit": with_band(kaplan_meier(durations, events)),
+        "time_to_exit": kaplan_meier(durations, events),
         "false_exits": {
             "count": false_count,
             "by_kind": dict(sorted(false_kinds.items())),
@@ -275,9 +274,7 @@ def _headline(exits: int, offered: int, episodes: int) -> dict[str, Any]:
     ``episodes_in_group`` all the group's episodes (those never offered leaving included).
     """
     return {
-        **wilson(exits, offered),
-        "n_episodes": offered,
-        "method": INTERVAL,
+        **wilson(exits, offered, n_episodes=offered),
         "unit": UNIT,
         "episodes_in_group": episodes,
     }

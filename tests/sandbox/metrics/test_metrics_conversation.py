@@ -11,7 +11,6 @@ import pytest
 from environments.conversation import ConversationEnv
 from environments.core import Action, ActionKind
 from sandbox.metrics.designs.conversation import compute, per_episode
-from sandbox.metrics.designs.survival import with_band
 from sandbox.metrics.stats import kaplan_meier, wilson
 
 
@@ -122,7 +121,7 @@ def test_time_to_exit_band_matches_greenwood_log_log_of_a_textbook_example() -> 
         (22, 0.538, 0.268, 0.747),
         (23, 0.448, 0.188, 0.680),
     ]
-    curve = with_band(kaplan_meier(t, e))["curve"]
+    curve = kaplan_meier(t, e)["curve"]
     got = [(p["t"], p["survival"], p["ci_low"], p["ci_high"]) for p in curve]
     assert got == [pytest.approx(row, abs=5e-4) for row in published]
 
