@@ -12,17 +12,16 @@ this module computes, under ``metrics.json`` → ``self_report`` → ``wording``
   descriptive since ratings of one episode are not independent).
 - ``effect``: the effect of each wording on the rating, against the reference wording (index
   0): the mean over episodes of the episode's mean rating under the wording minus its mean
-  rating under the reference, over episodes that heard both. Each rating is first taken
-  relative to the day's drift (minus the mean rating, over all wordings, at its report index:
-  the first report of a day, the second, ...), which the design keeps free of any wording's
-  effect; this removes the drift's share of the variance. **The unit is the episode**
-  (ratings within an episode are correlated); the 95% interval is a paired percentile
-  bootstrap over those episodes (:data:`N_BOOT` resamples, seeded: ``metrics.json`` is
-  reproducible).
+  rating under the reference, over episodes that heard both. Each day's order of wordings is
+  random, so this is unbiased at any n (the day's drift falls on every wording alike).
+  **The unit is the episode** (ratings within an episode are correlated); the 95% interval is
+  a paired t interval over those episodes (Student t on n - 1 degrees of freedom), which
+  ``benchmarks/wording_coverage.py`` checks for coverage through the real pipeline.
 - ``agreement``: within-episode agreement across wordings, over episodes that heard every
   wording: ICC(A,1) (two-way random effects, absolute agreement, single rating; McGraw & Wong
-  1996) of the episodes' mean ratings under each wording (relative to the drift, as above:
-  a change of state over the day is not a disagreement), and ICC(C,1) (consistency) beside
+  1996) of the episodes' mean ratings under each wording, each rating taken relative to the
+  day's drift (minus the run's mean rating, over all wordings, at its report index: a change
+  of state over the day is not a disagreement), and ICC(C,1) (consistency) beside
   it; a wording that shifts every rating lowers ICC(A,1) but not ICC(C,1). Each with a
   percentile bootstrap 95% interval over episodes. ``spearman``: per wording, Spearman's rank
   correlation across episodes between its per-episode mean and the reference's (a point
@@ -37,17 +36,20 @@ and still counts in ``self_report``'s other figures.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+# Student's t quantile (Cornish-Fisher); its home is the pairwise checks for now.
+from sandbox.metrics.designs.pairwise_checks import t_quantile
 from sandbox.metrics.stats import mean_sd, spearman, wilson
 
 __all__ = ["N_BOOT", "REFERENCE", "icc", "wording_stability", "wording_stability_of"]
 
-#: Bootstrap resamples of every interval here.
+#: Bootstrap resamples of the agreement's intervals.
 N_BOOT = 2000
 #: The seed of the bootstrap (so a run's metrics.json is reproducible).
 BOOT_SEED = 0x5E1F
@@ -85,31 +87,36 @@ def wording_stability_of(episodes: Sequence[Reports]) -> dict[str, Any]:
             if wording is not None:
                 at_index.setdefault(i, []).append(rating)
     drift = {i: float(np.mean(r)) for i, r in at_index.items()}
-    per_episode: list[dict[int, list[float]]] = []
+    raw: list[dict[int, list[float]]] = []
+    level: list[dict[int, list[float]]] = []  # relative to the drift
     pooled: dict[int, list[int]] = {}
     heard: Counter[int] = Counter()
     for reports in episodes:
         own: dict[int, list[float]] = {}
+        rel: dict[int, list[float]] = {}
         for i, (wording, rating) in enumerate(reports):
             if wording is None:
                 continue
-            own.setdefault(wording, []).append(rating - drift[i])
+            own.setdefault(wording, []).append(rating)
+            rel.setdefault(wording, []).append(rating - drift[i])
             pooled.setdefault(wording, []).append(rating)
         if own:
-            per_episode.append(own)
+            raw.append(own)
+            level.append(rel)
             heard.update(own.keys())
     wordings = sorted(pooled)
-    means = [{w: float(np.mean(r)) for w, r in own.items()} for own in per_episode]
+    means = [{w: float(np.mean(r)) for w, r in own.items()} for own in raw]
+    levels = [{w: float(np.mean(r)) for w, r in rel.items()} for rel in level]
     rng = np.random.default_rng(BOOT_SEED)
     return {
         "wordings": wordings,
         "reference": REFERENCE,
-        "n_episodes": len(per_episode),
+        "n_episodes": len(raw),
         "n_ratings": sum(len(r) for r in pooled.values()),
         "by_wording": {str(w): {**_collapse(pooled[w]), "episodes": heard[w]} for w in wordings},
-        "effect": _effects(means, wordings, rng),
-        "agreement": _agreement(means, wordings, rng),
-        "spearman": _spearman(means, wordings),
+        "effect": _effects(means, wordings),
+        "agreement": _agreement(levels, wordings, rng),
+        "spearman": _spearman(levels, wordings),
     }
 
 
@@ -124,33 +131,30 @@ def _collapse(ratings: Sequence[int]) -> dict[str, Any]:
     }
 
 
-def _effects(
-    means: Sequence[dict[int, float]], wordings: Sequence[int], rng: np.random.Generator
-) -> dict[str, Any]:
+def _effects(means: Sequence[dict[int, float]], wordings: Sequence[int]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for w in wordings:
         if w == REFERENCE:
             continue
         diffs = np.array([m[w] - m[REFERENCE] for m in means if w in m and REFERENCE in m])
-        out[str(w)] = _paired(diffs, rng)
+        out[str(w)] = _paired(diffs)
     return {
         "unit": "episode",
         "method": (
             "mean over episodes of (episode's mean rating under the wording - under the "
-            "reference), ratings taken relative to the mean at their report index; paired "
-            f"percentile bootstrap over episodes, {N_BOOT} resamples, 95%"
+            "reference); paired t interval over episodes (Student t, n - 1 df), 95%"
         ),
         "by_wording": out,
     }
 
 
-def _paired(diffs: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+def _paired(diffs: np.ndarray) -> dict[str, Any]:
     n = int(diffs.size)
-    if n == 0:
-        return {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
-    boot = diffs[rng.integers(0, n, size=(N_BOOT, n))].mean(axis=1)
-    low, high = np.quantile(boot, [0.025, 0.975])
-    return {"mean": float(diffs.mean()), "ci_low": float(low), "ci_high": float(high), "n": n}
+    mean = float(diffs.mean()) if n else None
+    if n < 2 or mean is None:
+        return {"mean": mean, "ci_low": None, "ci_high": None, "n": n}
+    half = t_quantile(0.975, n - 1) * float(diffs.std(ddof=1)) / math.sqrt(n)
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n}
 
 
 def icc(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,8 +190,8 @@ def _agreement(
         "unit": "episode",
         "method": (
             "ICC(A,1) and ICC(C,1) (two-way random, single rating; McGraw & Wong 1996) of "
-            "per-episode mean ratings under each wording (relative to the mean at their "
-            "report index), over episodes that heard every wording; percentile bootstrap "
+            "per-episode mean ratings under each wording (ratings relative to the run's mean "
+            "at their report index), over episodes that heard every wording; percentile bootstrap "
             f"over episodes, {N_BOOT} resamples, 95%"
         ),
         "n": n,
