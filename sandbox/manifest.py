@@ -15,6 +15,7 @@ changes meaning or disappears (new fields are a minor bump; readers accept extra
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import platform
 import subprocess
@@ -142,9 +143,10 @@ def build_manifest(
         previous: The manifest being resumed, or ``None``.
         inputs: The input files, if already found (:func:`input_files`).
     """
-    from omegaconf import OmegaConf
-
-    resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+    # The typed config is already resolved (no interpolation is left after composition), and
+    # asdict gives what OmegaConf.to_container(OmegaConf.structured(cfg)) gave, as run.json
+    # stores it, in a hundredth of a millisecond instead of about 16 ms a run.
+    resolved = asdict(cfg)
     started = (previous or {}).get("started_at", now())
     return RunManifest(
         experiment=cfg.experiment,
@@ -162,8 +164,8 @@ def build_manifest(
         command=list(sys.argv),
         started_at=str(started),
         resumed_at=now() if previous else None,
-        versions=versions(),
-        git=git_revision(),
+        versions=dict(versions()),
+        git=_git_revision_of_this_process(),
         host={"python": platform.python_version(), "platform": platform.platform()},
     )
 
@@ -293,8 +295,13 @@ def check_same_inputs(
             )
 
 
+@functools.cache
 def versions() -> dict[str, str | None]:
-    """Installed versions of the packages a run depends on (without importing them)."""
+    """Installed versions of the packages a run depends on (without importing them).
+
+    Read once a process (the packages a process runs do not change under it): a sweep's worker
+    runs many jobs.
+    """
     out: dict[str, str | None] = {}
     for name in ("welfare-sandbox", "gymnasium", "numpy", "hydra-core", "rich", "anthropic"):
         try:
@@ -324,6 +331,20 @@ def git_revision() -> dict[str, Any] | None:
     if rev.returncode != 0:
         return None
     return {"commit": rev.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+@functools.cache
+def _git_revision_once() -> tuple[tuple[str, Any], ...] | None:
+    found = git_revision()
+    return None if found is None else tuple(found.items())
+
+
+def _git_revision_of_this_process() -> dict[str, Any] | None:
+    """:func:`git_revision` as this process first found it: the code a process runs is what
+    it imported, and two ``git`` processes a run cost a sweep's worker tens of milliseconds a job.
+    """
+    found = _git_revision_once()
+    return None if found is None else dict(found)
 
 
 def now() -> str:

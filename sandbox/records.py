@@ -101,8 +101,27 @@ class StepRecord:
     t: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        """The record as its JSON line reads back (a shallow copy: its values are shared)."""
-        return {name: getattr(self, name) for name in _STEP_FIELDS}
+        """The record as its JSON line reads back (a shallow copy: its values are shared).
+
+        Spelt out, in the fields' order (a test checks it): the runner encodes this dict, once
+        a step, and orjson encodes a dict in half the time it takes over a slots dataclass.
+        """
+        return {
+            "type": self.type,
+            "episode": self.episode,
+            "step": self.step,
+            "action": self.action,
+            "reward": self.reward,
+            "terminated": self.terminated,
+            "truncated": self.truncated,
+            "invalid": self.invalid,
+            "info": self.info,
+            "mask": self.mask,
+            "note": self.note,
+            "usage": self.usage,
+            "agent": self.agent,
+            "t": self.t,
+        }
 
 
 @dataclass(slots=True)

