@@ -1,8 +1,10 @@
 """Proxies of the Agent Think Tank design (``ThinkTank-v0``): ``metrics["think_tank"]``.
 
-Definitions (rates are Wilson 95% intervals; only valid steps count):
+Definitions (only valid steps count):
 
-- ``read_share``: letters read in each room ÷ letters read, with the run's ``economy``.
+- ``read_share``: letters read in each room ÷ letters read, with the run's ``economy``; reads
+  are pooled over episodes, so the interval is Wilson's on an effective n clustered by episode
+  (``method``: ``wilson_cluster``, :mod:`sandbox.metrics.clustered`).
 - ``incentive_override``: the share of reads in the aversive room D (``aversive_share``, over
   the run's pooled reads) and its per-episode mean; and the *incentive-override index*, defined
   from the incentives of ``environments/think_tank.py`` (logged per step as
@@ -38,9 +40,10 @@ from typing import Any
 
 import numpy as np
 
+from sandbox.metrics.clustered import ClusterSums
 from sandbox.metrics.concordance import permutation_test
 from sandbox.metrics.designs import Episodes, design, episodes_of
-from sandbox.metrics.stats import bootstrap_diff, mean_sd, spearman, wilson
+from sandbox.metrics.stats import Rate, bootstrap_diff, mean_sd, spearman
 
 ROOMS = ("A", "B", "C", "D")
 AVERSIVE_ROOM = "D"
@@ -228,11 +231,11 @@ def compute(given: Episodes) -> dict[str, Any]:
         "episodes": len(episodes),
         "themes": dict(sorted(themes.items())),
         "reads": total_reads,
-        "read_share": {r: wilson(reads[r], total_reads) for r in ROOMS},
+        "read_share": {r: _pooled(episodes, r) for r in ROOMS},
         "incentive_override": {
             "economy": economy,
             "aversive_room": AVERSIVE_ROOM,
-            "aversive_share": wilson(reads[AVERSIVE_ROOM], total_reads),
+            "aversive_share": _pooled(episodes, AVERSIVE_ROOM),
             "per_episode": mean_sd(aversive_shares),
             "index": index,
             "index_note": note,
@@ -310,6 +313,11 @@ def incentive_override_index(
             "unit": f"difference of per-episode shares of reads ({economy} - {CONTROL_ECONOMY})",
         }
     return index, "; ".join(notes) or None
+
+
+def _pooled(episodes: Sequence[EpisodeReads], room: str) -> Rate:
+    """The room's share of all reads, its interval clustered by episode."""
+    return ClusterSums.of((ep.reads[room], ep.total) for ep in episodes).rate()
 
 
 def stated_scores_of(ranking: Sequence[str]) -> list[float]:

@@ -133,3 +133,27 @@ def test_the_run_time_to_exit_curve_carries_its_band() -> None:
     for point in survival["curve"]:
         if point["ci_low"] is not None:
             assert 0.0 <= point["ci_low"] <= point["survival"] <= point["ci_high"] <= 1.0
+
+
+def test_step_pooled_rates_are_clustered_by_episode_and_say_so() -> None:
+    episodes = play("check", leave=0.2, episodes=30)
+    m = compute(episodes)
+    hazard = m["exit_rate_per_opportunity"]["all"]
+    assert hazard["method"] == "wilson_cluster" and hazard["n_episodes"] == 30
+    chances = sum(
+        1
+        for ep in episodes
+        for r in ep
+        if r["info"]["exit_offered"] and not r["info"]["after_done"]
+    )
+    assert hazard["n"] == chances and hazard["ci_low"] < hazard["value"] < hazard["ci_high"]
+    for block in (m["refusals_without_exit"]["rate"], m["done_rate"]):
+        assert block["method"] == "wilson_cluster" and block["n_episodes"] == 30
+    effect = m["order_effect"]
+    assert effect["leave_first"]["method"] == "wilson_cluster"
+    assert effect["method"] == "newcombe_hybrid_score" and effect["ci_low"] < effect["ci_high"]
+    assert m["exit_rate_all"]["method"] == "wilson" and m["exit_rate_all"]["n_episodes"] == 30
+    # One episode: a value, but no interval pretending to replication.
+    one = compute(episodes[:1])["exit_rate_per_opportunity"]["all"]
+    assert one["value"] is not None and one["ci_low"] is None
+    assert compute(episodes[:1])["order_effect"]["diff"] is None

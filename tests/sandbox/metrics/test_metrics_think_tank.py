@@ -136,3 +136,13 @@ def test_a_log_without_logged_incentives_uses_what_entries_paid() -> None:
             del record["info"]["incentives"]
     index = compute(none + paid)["incentive_override"]["index"]["rewards"]
     assert index["rooms"] == ["D"] and index["ci_low"] > 0.3
+
+
+def test_read_shares_pool_reads_with_an_interval_clustered_by_episode() -> None:
+    episodes = visit("none", "A", 0.6, 12, seed=12)
+    m = compute(episodes)
+    share = m["read_share"]["A"]
+    reads = sum(1 for ep in episodes for r in ep if r["info"]["read_letter"])
+    assert share["method"] == "wilson_cluster" and share["n"] == reads
+    assert share["n_episodes"] == 12 and share["ci_low"] < share["value"] < share["ci_high"]
+    assert m["incentive_override"]["aversive_share"] == m["read_share"]["D"]
