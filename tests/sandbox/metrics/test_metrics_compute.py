@@ -653,3 +653,26 @@ def test_rates_stay_in_unit_interval_and_episode_order_does_not_matter(episodes,
     json.dumps(metrics, allow_nan=False)
     assert compute_metrics(interleave(episodes, rng)) == metrics
     assert compute_metrics(interleave(episodes[::-1], rng)) == metrics
+
+
+def test_steps_to_first_rest_is_kaplan_meier_with_censored_episodes():
+    from types import SimpleNamespace
+
+    from sandbox.metrics.compute import steps_to_first_rest
+
+    # Rested at decisions 2 and 4; two episodes offered rest never took one (censored at 3 and
+    # 10 decisions); one never offered rest (not at risk at all).
+    episodes = [
+        SimpleNamespace(first_rest=2, rest_offered=True, decisions=9),
+        SimpleNamespace(first_rest=4, rest_offered=True, decisions=9),
+        SimpleNamespace(first_rest=None, rest_offered=True, decisions=3),
+        SimpleNamespace(first_rest=None, rest_offered=True, decisions=10),
+        SimpleNamespace(first_rest=None, rest_offered=False, decisions=8),
+    ]
+    first = steps_to_first_rest(episodes)  # type: ignore[arg-type]
+    assert first["mean"] == 3.0 and first["n"] == 2 and first["censored"] == 2
+    # At t=2: 4 at risk, S = 3/4; at t=4: 2 at risk (censored at 3 has left), S = 3/8.
+    assert [(p["t"], p["at_risk"]) for p in first["curve"]] == [(2.0, 4), (4.0, 2)]
+    assert [p["survival"] for p in first["curve"]] == pytest.approx([0.75, 0.375])
+    # The median counts the censored episodes: 4, where the rested episodes alone say 3.
+    assert first["median"] == 4.0

@@ -140,3 +140,19 @@ def test_mean_sd_handles_small_samples():
     assert mean_sd([]) == {"mean": None, "sd": None, "n": 0}
     assert mean_sd([2.0]) == {"mean": 2.0, "sd": None, "n": 1}
     assert mean_sd([1.0, 3.0])["sd"] == pytest.approx(math.sqrt(2.0))
+
+
+def test_kaplan_meier_band_is_greenwood_on_the_log_log_scale():
+    km = kaplan_meier([1, 2, 2, 3, 4, 5], [True, True, False, True, False, True])
+    # At t=1: S = 5/6, Greenwood sum 1/(6*5); at t=2: S = 2/3, sum + 1/(5*4).
+    for point, s, total in [
+        (km["curve"][0], 5 / 6, 1 / 30),
+        (km["curve"][1], 2 / 3, 1 / 30 + 1 / 20),
+    ]:
+        se = math.sqrt(total) / abs(math.log(s))
+        assert point["ci_low"] == pytest.approx(s ** math.exp(1.959963984540054 * se))
+        assert point["ci_high"] == pytest.approx(s ** math.exp(-1.959963984540054 * se))
+        assert 0.0 < point["ci_low"] < s < point["ci_high"] < 1.0
+    # The last point's survival is 0: the log(-log) scale is undefined there.
+    assert km["curve"][-1]["survival"] == 0.0 and km["curve"][-1]["ci_low"] is None
+    assert km["band"] == KM_BAND
