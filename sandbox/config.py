@@ -428,9 +428,7 @@ class RunConfig:
         agent: The subject.
         intervention: The condition.
         display: The live view.
-        seed: The run's seed (non-negative); episode ``i`` resets the environment with
-            ``sandbox.seeds.episode_seed(seed, i)``, so runs with different seeds share no
-            episode.
+        seed: The run's seed (>= 0); episode seeds are spawned from it (sandbox.seeds).
         episodes: Episodes to run (at least 1).
         max_concurrency: Episodes in flight at once.
         budget_usd: Spend limit for model calls; ``None`` for none.

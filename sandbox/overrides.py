@@ -66,12 +66,14 @@ def check_overrides(config_dir: Path, args: list[str], job_name: str = "app") ->
     if not multirun:  # what Hydra's run composes: the overrides as given, and the mode
         base, hydra_base = overrides, [] if mode_override(overrides) else ["hydra.mode=RUN"]
     from hydra import compose, initialize_config_dir
+    from hydra.core.config_store import ConfigStore
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import open_dict
 
     from sandbox.config import register_configs, to_typed
 
-    register_configs()
+    if "run_schema.yaml" not in ConfigStore.instance().repo:  # wsb run has (again: ~50 ms)
+        register_configs()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(

@@ -164,11 +164,11 @@ class SweepSummaryCallback(Callback):
 
     def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
         try:
-            from sandbox.display.sweep_view import print_progress
-
             hydra = config.hydra
             if "MULTIRUN" not in str(hydra.mode):
-                return
+                return  # a single run: no sweep view to import (a tenth of a second)
+            from sandbox.display.sweep_view import print_progress
+
             print_progress(Path(hydra.sweep.dir), Path(hydra.runtime.output_dir))
         except Exception as exc:  # progress is a courtesy: never fail a job over it
             log.debug("sweep progress not shown: %s", exc)
