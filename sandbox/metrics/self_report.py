@@ -47,12 +47,24 @@ import numpy as np
 from sandbox.metrics.designs.pairwise_checks import t_quantile
 from sandbox.metrics.stats import mean_sd, spearman, wilson
 
-__all__ = ["N_BOOT", "REFERENCE", "icc", "wording_stability", "wording_stability_of"]
+__all__ = [
+    "N_BOOT",
+    "REFERENCE",
+    "boot_resamples",
+    "icc",
+    "wording_stability",
+    "wording_stability_of",
+]
 
-#: Bootstrap resamples of the agreement's intervals.
+#: Bootstrap resamples of the agreement's intervals (fewer on very large runs: see _MAX_DRAWS).
 N_BOOT = 2000
+#: At most this many episode draws in all (resamples x episodes): above 2,500 episodes the
+#: resamples fall below N_BOOT (never below 200), so metrics.json stays quick to compute.
+_MAX_DRAWS = 5_000_000
 #: The seed of the bootstrap (so a run's metrics.json is reproducible).
 BOOT_SEED = 0x5E1F
+#: The most episode counts one chunk of the bootstrap draws (about 8 MB a chunk).
+_BOOT_CELLS = 1_000_000
 #: The wording every other is compared with (the project's original question).
 REFERENCE = 0
 
@@ -86,7 +98,7 @@ def wording_stability_of(episodes: Sequence[Reports]) -> dict[str, Any]:
         for i, (wording, rating) in enumerate(reports):
             if wording is not None:
                 at_index.setdefault(i, []).append(rating)
-    drift = {i: float(np.mean(r)) for i, r in at_index.items()}
+    drift = {i: sum(r) / len(r) for i, r in at_index.items()}
     raw: list[dict[int, list[float]]] = []
     level: list[dict[int, list[float]]] = []  # relative to the drift
     pooled: dict[int, list[int]] = {}
@@ -105,8 +117,8 @@ def wording_stability_of(episodes: Sequence[Reports]) -> dict[str, Any]:
             level.append(rel)
             heard.update(own.keys())
     wordings = sorted(pooled)
-    means = [{w: float(np.mean(r)) for w, r in own.items()} for own in raw]
-    levels = [{w: float(np.mean(r)) for w, r in rel.items()} for rel in level]
+    means = [{w: sum(r) / len(r) for w, r in own.items()} for own in raw]
+    levels = [{w: sum(r) / len(r) for w, r in rel.items()} for rel in level]
     rng = np.random.default_rng(BOOT_SEED)
     return {
         "wordings": wordings,
@@ -165,15 +177,28 @@ def icc(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     y = np.asarray(table, dtype=float)
     n, k = y.shape[-2], y.shape[-1]
+    return _icc_of_sums(_row_sums(y).sum(axis=-2), n, k)
+
+
+def _row_sums(y: np.ndarray) -> np.ndarray:
+    """Per row (subject): [sum, sum**2 / k, sum of squares, each rater's value]: the features
+    whose totals give the two-way ANOVA's sums of squares."""
+    k = y.shape[-1]
+    total = y.sum(axis=-1, keepdims=True)
+    return np.concatenate([total, total**2 / k, (y**2).sum(axis=-1, keepdims=True), y], axis=-1)
+
+
+def _icc_of_sums(sums: np.ndarray, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """ICC(A,1) and ICC(C,1) from the totals of :func:`_row_sums` over n rows (batched)."""
     if n < 2 or k < 2:
-        nan = np.full(y.shape[:-2], np.nan)
+        nan = np.full(sums.shape[:-1], np.nan)
         return nan, nan.copy()
-    grand = y.mean(axis=(-2, -1), keepdims=True)
-    rows = y.mean(axis=-1, keepdims=True)
-    cols = y.mean(axis=-2, keepdims=True)
-    ms_rows = k * ((rows - grand) ** 2).sum(axis=(-2, -1)) / (n - 1)
-    ms_cols = n * ((cols - grand) ** 2).sum(axis=(-2, -1)) / (k - 1)
-    ms_err = ((y - rows - cols + grand) ** 2).sum(axis=(-2, -1)) / ((n - 1) * (k - 1))
+    correction = sums[..., 0] ** 2 / (n * k)
+    ss_rows = sums[..., 1] - correction
+    ss_cols = (sums[..., 3:] ** 2).sum(axis=-1) / n - correction
+    ss_err = sums[..., 2] - correction - ss_rows - ss_cols
+    ms_rows, ms_cols = ss_rows / (n - 1), ss_cols / (k - 1)
+    ms_err = np.maximum(ss_err, 0.0) / ((n - 1) * (k - 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         absolute = (ms_rows - ms_err) / (ms_rows + (k - 1) * ms_err + k / n * (ms_cols - ms_err))
         consistency = (ms_rows - ms_err) / (ms_rows + (k - 1) * ms_err)
@@ -192,15 +217,14 @@ def _agreement(
             "ICC(A,1) and ICC(C,1) (two-way random, single rating; McGraw & Wong 1996) of "
             "per-episode mean ratings under each wording (ratings relative to the run's mean "
             "at their report index), over episodes that heard every wording; percentile bootstrap "
-            f"over episodes, {N_BOOT} resamples, 95%"
+            "over episodes (n_boot resamples), 95%"
         ),
         "n": n,
         "k": len(wordings),
+        "n_boot": boot_resamples(n) if n >= 2 else 0,
     }
     point_a, point_c = icc(table)
-    boot_a, boot_c = (
-        icc(table[rng.integers(0, n, size=(N_BOOT, n))]) if n >= 2 else (np.array([]),) * 2
-    )
+    boot_a, boot_c = _bootstrap_icc(table, rng) if n >= 2 else (np.array([]), np.array([]))
     for name, point, boot in (("icc_a1", point_a, boot_a), ("icc_c1", point_c, boot_c)):
         finite = boot[np.isfinite(boot)]
         value = float(point) if np.isfinite(point) else None
@@ -215,6 +239,33 @@ def _agreement(
             "ci_high": None if high is None else float(high),
         }
     return result
+
+
+def boot_resamples(n: int) -> int:
+    """Resamples of the agreement's bootstrap for ``n`` episodes (see :data:`_MAX_DRAWS`)."""
+    return max(200, min(N_BOOT, _MAX_DRAWS // max(n, 1)))
+
+
+def _bootstrap_icc(table: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """ICC(A,1) and ICC(C,1) of :func:`boot_resamples` resamples of the table's rows (episodes).
+
+    Each resample is a vector of counts (how often each episode was drawn), so its sums of
+    squares are one matrix product with the rows' features; resamples are drawn in chunks of
+    at most :data:`_BOOT_CELLS` counts, so memory stays bounded at any n.
+    """
+    n, k = table.shape
+    features = _row_sums(table - table.mean())  # centred: the sums stay well conditioned
+    resamples = boot_resamples(n)
+    chunk = max(1, min(resamples, _BOOT_CELLS // n))
+    parts_a, parts_c = [], []
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        draws = rng.integers(0, n, size=(size, n)) + (np.arange(size) * n)[:, None]
+        counts = np.bincount(draws.ravel(), minlength=size * n).reshape(size, n)
+        a, c = _icc_of_sums(counts @ features, n, k)
+        parts_a.append(a)
+        parts_c.append(c)
+    return np.concatenate(parts_a), np.concatenate(parts_c)
 
 
 def _spearman(means: Sequence[dict[int, float]], wordings: Sequence[int]) -> dict[str, Any]:

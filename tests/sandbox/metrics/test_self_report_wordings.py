@@ -113,3 +113,13 @@ def test_the_tally_keeps_each_valid_ratings_wording_in_step() -> None:
     assert episode.counts.ratings == [3, 6, 5]
     assert episode.report_wordings == [1, None, 0]
     assert wording_stability([episode])["n_ratings"] == 2
+
+
+def test_the_bootstrap_by_counts_equals_the_icc_of_each_resampled_table() -> None:
+    from sandbox.metrics.self_report import N_BOOT, _bootstrap_icc
+
+    table = np.random.default_rng(5).normal(4, 1, size=(30, 3)) + np.array([0.0, 0.5, -0.2])
+    boot_a, boot_c = _bootstrap_icc(table, np.random.default_rng(9))
+    draws = np.random.default_rng(9).integers(0, 30, size=(N_BOOT, 30))
+    direct_a, direct_c = icc(table[draws])  # the same resamples, each table in full
+    assert np.allclose(boot_a, direct_a) and np.allclose(boot_c, direct_c)
