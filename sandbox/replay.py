@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox import store
+from sandbox import seeds, store
 from sandbox.display.events import StepEvent, log_only
 from sandbox.display.safe import clean_labels
 from sandbox.errors import RunDirError
@@ -137,10 +137,18 @@ def _environment(episode: LoggedEpisode) -> tuple[Any, dict[str, Any] | None]:
     """The run's environment reset to the episode's seed, and its first observation."""
     manifest = episode.manifest
     env_cfg = manifest.get("env") or {}
-    seed = (episode.end or {}).get("seed")
-    if not isinstance(seed, int):
-        base = manifest.get("seed")
-        seed = base + episode.index if isinstance(base, int) else None
+    base = manifest.get("seed")
+    try:
+        scheme = seeds.scheme_of(manifest)
+        seed = (episode.end or {}).get("seed")
+        if not isinstance(seed, int) and isinstance(base, int):
+            seed = seeds.episode_seed(base, episode.index, scheme)
+        options = (
+            seeds.reset_options(base, episode.index, scheme) if isinstance(base, int) else None
+        )
+    except ValueError as exc:  # a negative seed, or a scheme this version does not know
+        episode.note = f"cannot rebuild the episode's seed ({exc}); showing the log only"
+        return None, None
     if not isinstance(env_cfg.get("id"), str) or seed is None:
         episode.note = "run.json does not name the environment and seed; showing the log only"
         return None, None
@@ -152,7 +160,7 @@ def _environment(episode: LoggedEpisode) -> tuple[Any, dict[str, Any] | None]:
         env = gymnasium.make(
             env_cfg["id"], disable_env_checker=True, **(env_cfg.get("kwargs") or {})
         )
-        obs, _ = env.reset(seed=seed)
+        obs, _ = env.reset(seed=seed, options=options)
     except Exception as exc:
         episode.note = f"cannot rebuild {env_cfg['id']} ({exc}); showing the log only"
         return None, None

@@ -317,7 +317,9 @@ class Runner:
             run_dir=str(self.run_dir),
         )
         agent: Agent = builder.for_episode(context)
-        obs, info = env.reset(seed=seed)
+        obs, info = env.reset(
+            seed=seed, options=seeds.reset_options(cfg.seed, index, self.seed_scheme)
+        )
         labels: dict[str, Any] = info.get("next", info)
         step, total, reason, error = 0, 0.0, "truncated", None
         usage_total: dict[str, Any] = {}

@@ -75,3 +75,15 @@ def scheme_of(manifest: Mapping[str, Any]) -> str:
     """The seed scheme a ``run.json`` was written under (:data:`LEGACY` when it names none)."""
     scheme = manifest.get("seed_scheme")
     return scheme if isinstance(scheme, str) else LEGACY
+
+
+def reset_options(run_seed: int, index: int, scheme: str = CURRENT) -> dict[str, int] | None:
+    """The ``options`` episode ``index`` resets its environment with, beside its seed.
+
+    Under :data:`SPAWN_V1` the environment learns the run's seed and the episode's index
+    (``{"run_seed": s, "episode": i}``), so an environment with a bank of items can play item
+    ``i`` of one per-run permutation, drawing without replacement (``environments/draws.py``).
+    Under :data:`LEGACY` there are none: a run written before draws without replacement keeps
+    drawing its items from each episode's seed when resumed, as its finished episodes did.
+    """
+    return {"run_seed": run_seed, "episode": index} if scheme != LEGACY else None
