@@ -86,7 +86,7 @@ def hostile_bank(path: Path) -> Path:
 
 def real_run(run_dir: Path, bank: Path, condition: str, intervention: str) -> Path:
     cfg = typed_config(
-        "episodes=4",
+        "episodes=8",
         f"intervention={intervention}",
         f"env.kwargs.bank={bank}",
         "env.kwargs.day_length=15",
