@@ -245,6 +245,10 @@ class SimulatedSubject:
     async def end(self, reason: str) -> None:
         return None
 
+    def utility(self, category: str) -> float:
+        """This episode's true utility of ``category`` (shifted per episode by ``episode_sd``)."""
+        return float(self._utility.get(category, self._default))
+
     def _decide(self, labels: dict[str, Any], mask: Any) -> Decision:
         cfg = self.cfg
         menu = labels.get("menu") or []

@@ -3,10 +3,11 @@
 It answers each question from its true parameters plus noise, the same in every paraphrase
 (it has no language understanding: paraphrases cannot move it, so its paraphrase consistency
 equals its test-retest agreement). A category ``c`` is worth ``s(c)``: its
-``interview.stated_utilities[c]`` when listed, else ``utilities[c]``, else ``default_utility``
-(so by default it says what it does). Each answer draws fresh noise ``sd * z`` (``z`` standard
-normal) for each option it weighs, and ``agent.position_bias`` is added to the option listed
-first:
+``interview.stated_utilities[c]`` when listed, else this episode's ``utilities[c]`` (or
+``default_utility``), shifted per episode by ``agent.episode_sd`` as in the workday (so by
+default it says what it does). Each answer draws fresh noise ``sd * z`` (``z`` standard
+normal) for each option it weighs, and this episode's ``agent.position_bias``
+(``position_bias_sd`` shifts it) is added to the option listed first:
 
 - **pair** (two categories): it names the larger of ``s(c) + bias·[first] + sd·z``, so
   ``P(a over b) = Φ((s(a) − s(b) ± bias) / (sd·√2))``: the Thurstonian case-V model the
@@ -40,7 +41,7 @@ def stated_utility(subject: Any, category: str) -> float:
     stated = cfg.interview.stated_utilities
     if category in stated:
         return float(stated[category])
-    return float(cfg.utilities.get(category, cfg.default_utility))
+    return float(subject.utility(category))  # this episode's (episode_sd shifts it)
 
 
 @policy("interview")
@@ -51,7 +52,7 @@ def act(subject: Any, turn: Turn) -> Decision:
     if labels.get("phase") != "ask" or not options:
         return Decision(Action(ActionKind.WAIT))  # nothing to answer: the question is over
     params: InterviewParams = subject.cfg.interview
-    bias = float(subject.cfg.position_bias)
+    bias = float(subject.position_bias)  # this episode's (position_bias_sd shifts it)
     rng = subject.rng
     section = labels.get("section")
     if section == "rating":

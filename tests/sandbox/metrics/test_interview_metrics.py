@@ -252,3 +252,26 @@ def test_help_shares_follow_the_thurstonian_maximum(compose_cfg, tmp_path):
     others = (1 - truth) / 4
     for name in ("none", "rest_breaks", "exposure_cap", "welfare_prompt"):
         assert share[name]["ci_low"] <= others <= share[name]["ci_high"], name
+
+
+def test_a_subject_heterogeneous_between_episodes_answers_from_its_episode_utilities(
+    compose_cfg, tmp_path
+):
+    # agent.episode_sd shifts each category's utility per episode by N(0, s²): one answer an
+    # episode, so P(yes) = Φ((stop_utility - u) / √(sd² + s²)); with s = 2, Φ(-2/√5) = 0.19
+    # at u = 1 (0.023 without the shift).
+    m = interview(
+        compose_cfg,
+        tmp_path,
+        "episodes=1500",
+        "env.kwargs.sections=[stop]",
+        "env.kwargs.categories=[creative,routine]",
+        "agent.utilities.creative=1.0",
+        "agent.utilities.routine=1.0",
+        "agent.interview.stop_utility=-1.0",
+        "agent.episode_sd=2.0",
+    )
+    stop = m["stop"]["by_category"]["creative"]
+    truth = norm_cdf(-2.0 / math.sqrt(5.0))
+    assert m["stop"]["by_category"]["routine"]["ci_low"] <= truth
+    assert stop["ci_low"] <= truth <= stop["ci_high"], (stop, truth)
