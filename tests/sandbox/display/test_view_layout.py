@@ -74,7 +74,7 @@ def frames(tmp_path_factory: pytest.TempPathFactory, compose_module) -> dict[tup
                     taken.append(shown(view._render(), *size))
 
             view.step = spy  # type: ignore[method-assign]
-            cfg = compose_module(f"experiment={experiment}", "episodes=1")
+            cfg = compose_module(f"experiment={experiment}", "episodes=3")
             path = tmp_path_factory.mktemp(experiment) / "run"
             runner.run(cfg, path, view)
             out[(experiment, width, height)] = taken
