@@ -19,9 +19,10 @@ Inside :func:`compose_once`:
   overrides, and applies each further job's plain ``key=value`` overrides to a copy of that
   composition with Hydra's own routine: the same errors, without composing 200 configs
   (about 0.1 s each) in the parent before a 200-seed sweep starts;
-- each config file is read and parsed once (:func:`share_config_files`), and Hydra's
-  per-composition copy of its repository is shallow (its deep copy took the whole
-  ``ConfigStore``, about 8 ms a composition).
+- each config file is read and parsed once, each defaults list merged once (a copy of the
+  merge is handed out), and Hydra's per-composition copy of its repository is shallow (its
+  deep copy took the whole ``ConfigStore``, about 8 ms): :func:`share_config_files`; a
+  composition of ``wsb run``'s config takes about 25 ms instead of 75.
 
 Nothing is kept after the block: the next command composes afresh. A sweep's worker process
 (joblib) composes each of its jobs outside any block: :func:`cache_in_worker` turns on the
@@ -181,7 +182,8 @@ _worker_cached = False
 
 
 def share_config_files() -> Callable[[], None]:
-    """Read each config file once, and copy Hydra's repository shallowly; returns the undo.
+    """Read each config file once, merge each defaults list once, copy Hydra's repository
+    shallowly; returns the undo.
 
     ``ConfigRepository.load_config`` is memoised by the repository's sources and the path,
     and each caller gets its own copy of the config (a composition merges into the nodes it
@@ -190,11 +192,14 @@ def share_config_files() -> Callable[[], None]:
     (which rebinds the list of sources) leaves the original alone: a shallow copy does that
     too.
     """
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra._internal.config_repository import CachingConfigRepository, ConfigRepository
 
     load_config = ConfigRepository.load_config
     caching_init = CachingConfigRepository.__init__
+    merge_defaults = ConfigLoaderImpl._compose_config_from_defaults_list
     loaded: dict[tuple[Any, ...], Any] = {}
+    merged: dict[tuple[Any, ...], Any] = {}
 
     def load_config_once(self: Any, config_path: str) -> Any:
         sources = tuple((type(s).__name__, s.provider, s.path) for s in self.sources)
@@ -212,12 +217,23 @@ def share_config_files() -> Callable[[], None]:
         self.delegate = copy.copy(delegate)
         self.cache = {}
 
+    def merge_defaults_once(self: Any, defaults: list[Any], repo: Any) -> Any:
+        # The merge of a defaults list depends on the list and the files only; the caller
+        # then changes what it gets (struct flag, overrides, hydra.runtime): a copy each.
+        sources = tuple((type(s).__name__, s.provider, s.path) for s in repo.get_sources())
+        key = (sources, tuple((d.config_path, d.parent, d.package, d.is_self) for d in defaults))
+        if key not in merged:
+            merged[key] = merge_defaults(self, defaults, repo)
+        return copy.deepcopy(merged[key])
+
     ConfigRepository.load_config = load_config_once  # type: ignore[method-assign]
     CachingConfigRepository.__init__ = init  # type: ignore[method-assign]
+    ConfigLoaderImpl._compose_config_from_defaults_list = merge_defaults_once  # type: ignore[method-assign]
 
     def undo() -> None:
         ConfigRepository.load_config = load_config  # type: ignore[method-assign]
         CachingConfigRepository.__init__ = caching_init  # type: ignore[method-assign]
+        ConfigLoaderImpl._compose_config_from_defaults_list = merge_defaults  # type: ignore[method-assign]
 
     return undo
 
