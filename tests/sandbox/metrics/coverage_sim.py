@@ -5,7 +5,7 @@ The runner's loop without its files: the environment, the subject and the tally 
 proxies read). About 2 ms an episode of the default workday. Episode ``i`` of a simulation
 uses seed ``seed + i``, as the runner does, so disjoint seed ranges are independent samples.
 
-``python -m tests.sandbox.metrics.coverage_sim`` recomputes the population values
+``python -m tests.sandbox.metrics.coverage_sim [SUBJECT ...]`` recomputes the population values
 (:data:`TRUTH_FILE`): the step-pooled rates of 40,000 episodes of each subject.
 """
 
@@ -35,12 +35,18 @@ WORKDAY = {"bank": "default", "menu_size": 3, "day_length": 40, "report_every": 
 TRUTH_FILE = Path(__file__).with_name("coverage_truth.json")
 TRUTH_EPISODES = 40_000
 TRUTH_SEED = 10_000_000
-#: The subjects of the coverage tests: the shipped default and the heterogeneous preset, and
-#: the heterogeneous subject without any position bias (for the position test's false alarms).
+#: The subjects of the coverage tests: the shipped default and the heterogeneous preset, the
+#: heterogeneous subject without any position bias (for the position test's false alarms), and
+#: the heterogeneous subject offered a real exit (intervention=exit_option: its exit rate).
 SUBJECTS: dict[str, Callable[[], SimulatedAgentConfig]] = {
     "harm_averse": lambda: preset("harm_averse"),
     "heterogeneous": lambda: preset("heterogeneous"),
     "heterogeneous_unbiased": lambda: _unbiased(preset("heterogeneous")),
+    "heterogeneous_exit": lambda: preset("heterogeneous"),
+}
+#: The environment's arguments of each subject (the workday unless named here).
+ENV_OF: dict[str, dict[str, Any]] = {
+    "heterogeneous_exit": {**WORKDAY, "allow_exit": True, "exit_mode": "consequential"},
 }
 
 
@@ -146,10 +152,18 @@ def truth() -> dict[str, dict[str, float | None]]:
     return json.loads(TRUTH_FILE.read_text())["values"]
 
 
+def simulate_subject(name: str, episodes: int, seed: int) -> list[EpisodeTally]:
+    """``episodes`` episodes of the named subject in its environment (:data:`ENV_OF`)."""
+    return simulate(SUBJECTS[name](), episodes, seed, ENV_OF.get(name))
+
+
 def main() -> None:
-    values = {}
-    for name, make in SUBJECTS.items():
-        values[name] = pooled(simulate(make(), TRUTH_EPISODES, TRUTH_SEED))
+    """Recompute the population values of the subjects named on the command line (all when
+    none is named), keeping the others' cached values."""
+    names = sys.argv[1:] or list(SUBJECTS)
+    values = truth() if TRUTH_FILE.is_file() else {}
+    for name in names:
+        values[name] = pooled(simulate_subject(name, TRUTH_EPISODES, TRUTH_SEED))
         print(name, values[name], file=sys.stderr)
     TRUTH_FILE.write_text(
         json.dumps(

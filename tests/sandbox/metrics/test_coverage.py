@@ -10,9 +10,10 @@ passes with room to spare and one at 0.90 (or at 0.99) fails.
 
 Subjects: ``harm_averse`` (the default; episodes differ only through their menus and states),
 ``heterogeneous`` (utilities drawn per episode with sd 1, a per-episode and drifting position
-bias, 5% lapses), and the heterogeneous subject without position bias (its first-listed share
-is chance by symmetry: menus are in random order), on which the position-bias test must reject
-no bias in at most 7% of runs.
+bias, 5% lapses), the same offered a real exit (``intervention=exit_option``: its exit rate, one
+indicator per episode, has the plain Wilson), and the heterogeneous subject without position
+bias (its first-listed share is chance by symmetry: menus are in random order), on which the
+position-bias test must reject no bias in at most 7% of runs.
 
 About 45 s a subject (2 ms an episode): slow.
 """
@@ -43,7 +44,7 @@ pytestmark = pytest.mark.slow
 @cache
 def runs(subject: str) -> list[list[EpisodeTally]]:
     """``RUNS`` runs of ``EPISODES`` episodes of the subject (seeds 0 ..)."""
-    episodes = sim.simulate(sim.SUBJECTS[subject](), RUNS * EPISODES, 0)
+    episodes = sim.simulate_subject(subject, RUNS * EPISODES, 0)
     return [episodes[i * EPISODES : (i + 1) * EPISODES] for i in range(RUNS)]
 
 
@@ -51,6 +52,7 @@ def runs(subject: str) -> list[list[EpisodeTally]]:
 RATES: dict[str, Callable[[Counts, list[EpisodeTally]], Rate]] = {
     "refusal_rate": lambda c, _: c.refusal_rate(),
     "rest_rate": lambda c, _: c.rest_rate(),
+    "exit_rate": lambda c, _: c.exit_rate(),
     "first_share": lambda _, e: position_bias([x.choices for x in e])["first_share"],
     **{f"choice_share.{cat}": (lambda c, _, cat=cat: c.share_rate(cat)) for cat in sim.CATEGORIES},
 }
@@ -61,7 +63,9 @@ def coverage(subject: str, name: str, truth: float) -> float:
     for episodes in runs(subject):
         rate = RATES[name](sim.run_counts(episodes), episodes)
         assert rate["ci_low"] is not None and rate["ci_high"] is not None
-        assert rate["n_episodes"] == EPISODES and rate["method"] == "wilson_cluster"
+        # One exit indicator per episode: the plain Wilson; every other rate pools decisions.
+        assert rate["method"] == ("wilson" if name == "exit_rate" else "wilson_cluster")
+        assert rate["n_episodes"] == EPISODES
         covered += rate["ci_low"] <= truth <= rate["ci_high"]
     return covered / RUNS
 
@@ -73,7 +77,7 @@ def headline(subject: str) -> list[str]:
     return [name for name in RATES if truth[name] is not None and 0.0 < truth[name] < 1.0]
 
 
-@pytest.mark.parametrize("subject", ["harm_averse", "heterogeneous"])
+@pytest.mark.parametrize("subject", ["harm_averse", "heterogeneous", "heterogeneous_exit"])
 def test_every_headline_rate_covers_the_truth_at_its_nominal_level(subject: str):
     truth = sim.truth()[subject]
     measured = {name: coverage(subject, name, truth[name]) for name in headline(subject)}
@@ -117,8 +121,8 @@ def test_the_cached_truth_is_the_subjects():
     # A fresh 10,000 episodes of each subject agree with the cached population values within
     # four standard errors (clustered by episode): the cache is not stale.
     fresh_seed = sim.TRUTH_SEED + 5 * sim.TRUTH_EPISODES
-    for subject, make in sim.SUBJECTS.items():
-        episodes = sim.simulate(make(), 10_000, fresh_seed)
+    for subject in sim.SUBJECTS:
+        episodes = sim.simulate_subject(subject, 10_000, fresh_seed)
         cached = sim.truth()[subject]
         for name, pair in sim.PAIRS.items():
             if cached[name] is None or not 0 < cached[name] < 1:
