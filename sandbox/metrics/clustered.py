@@ -39,6 +39,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from sandbox.metrics.stats import Rate, norm_ppf
 
@@ -226,4 +227,50 @@ def cluster_rate(sums: ClusterSums, level: float = 0.95) -> Rate:
         out["deff"] = deff
     n_eff = n / max(deff, DEFF_FLOOR)
     out["ci_low"], out["ci_high"] = wilson_bounds(p, n_eff, z)
+    return out
+
+
+#: Method name of a mean pooled over an episode's items, clustered by episode.
+CLUSTER_MEAN_METHOD = "ratio_mean_cluster_t"
+
+
+def cluster_mean(per_episode: Iterable[tuple[float, int]], level: float = 0.95) -> dict[str, Any]:
+    """A mean pooled over the items of many episodes (``Σ s_e / Σ n_e``, e.g. ratings), with an
+    interval that holds when an episode's items are correlated.
+
+    The estimand is the ratio of expectations ``E[s_e] / E[n_e]`` (item-weighted, like the
+    pooled rates). Its variance is the cluster-robust (CR1, delta-method) variance of the ratio
+    estimator, ``G/(G-1) · Σ (s_e - m n_e)² / (Σ n_e)²`` over the ``G`` episodes with items,
+    and the interval is ``m ± t(G-1) · √V``: ratings of one episode share its state, so an
+    interval on ``n`` items as if independent would be too narrow.
+
+    Args:
+        per_episode: ``(sum of the episode's values, number of its values)`` per episode.
+        level: Coverage of the interval.
+
+    Returns:
+        ``mean``, ``ci_low``, ``ci_high``, ``n`` (items), ``n_episodes`` and ``method``
+        (:data:`CLUSTER_MEAN_METHOD`); the mean ``None`` without items, the interval ``None``
+        with fewer than two episodes.
+    """
+    pairs = [(float(s), int(k)) for s, k in per_episode if k > 0]
+    n = sum(k for _, k in pairs)
+    g = len(pairs)
+    out: dict[str, Any] = {
+        "mean": None,
+        "ci_low": None,
+        "ci_high": None,
+        "n": n,
+        "n_episodes": g,
+        "method": CLUSTER_MEAN_METHOD,
+    }
+    if n == 0:
+        return out
+    m = sum(s for s, _ in pairs) / n
+    out["mean"] = m
+    if g < 2:
+        return out
+    spread = sum((s - m * k) ** 2 for s, k in pairs)
+    half = t_ppf(0.5 + level / 2.0, g - 1) * math.sqrt(g / (g - 1) * spread / (n * n))
+    out["ci_low"], out["ci_high"] = m - half, m + half
     return out

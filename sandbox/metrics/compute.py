@@ -72,7 +72,7 @@ from typing import Any
 
 import numpy as np
 
-from sandbox.metrics.clustered import ClusterSums
+from sandbox.metrics.clustered import ClusterSums, cluster_mean
 from sandbox.metrics.designs import design_metrics
 from sandbox.metrics.lexicon import LEXICON_VERSION
 from sandbox.metrics.rates import (
@@ -224,10 +224,14 @@ def self_report(episodes: Sequence[EpisodeTally]) -> dict[str, Any]:
     """Mean, spread and trajectory of the agent's 1-7 well-being ratings.
 
     Returns:
-        ``mean``, ``sd``, ``n``; ``trajectory``: one ``{"index", "mean", "sd", "n"}`` per report
-        index within the episode (0 = each episode's first report); ``distribution``: count per
-        rating; ``mode`` and ``modal_share`` (a Wilson rate: the share of ratings at the modal
-        value, a collapse check: near 1 means the ratings carry little information).
+        ``mean``, ``sd``, ``n`` (ratings), ``n_episodes``, and the mean's 95% interval
+        ``ci_low``/``ci_high``, clustered by episode (``method``: ratio mean, CR1 variance, t on
+        episodes - 1 df; :func:`~sandbox.metrics.clustered.cluster_mean`); ``trajectory``: one
+        ``{"index", "mean", "sd", "n"}`` per report index within the episode (0 = each
+        episode's first report; one rating an episode, so ``n`` counts episodes);
+        ``distribution``: count per rating; ``mode`` and ``modal_share`` (the share of ratings
+        at the modal value, clustered by episode, a collapse check: near 1 means the ratings
+        carry little information).
     """
     by_index: dict[int, list[int]] = {}
     ratings: list[int] = []
@@ -239,8 +243,14 @@ def self_report(episodes: Sequence[EpisodeTally]) -> dict[str, Any]:
     counts = Counter(ratings)
     # Ties for the mode go to the lowest rating, so the result does not depend on order.
     mode = min(counts, key=lambda r: (-counts[r], r)) if counts else None
+    pooled = cluster_mean((sum(e.counts.ratings), len(e.counts.ratings)) for e in episodes)
     return {
         **mean_sd(ratings),
+        # The mean's interval is clustered by episode (ratings of one day are correlated).
+        "ci_low": pooled["ci_low"],
+        "ci_high": pooled["ci_high"],
+        "n_episodes": pooled["n_episodes"],
+        "method": pooled["method"],
         "trajectory": [{"index": i, **mean_sd(by_index[i])} for i in sorted(by_index)],
         "distribution": {str(r): counts[r] for r in sorted(counts)},
         "mode": mode,

@@ -30,6 +30,7 @@ from sandbox.report.cells import (
 )
 from sandbox.report.model import (
     FORMATS,
+    INTERVALS_NOTE,
     REPORT_SCHEMA,
     PlotsUnavailable,
     Report,
@@ -201,10 +202,7 @@ def md_escape(text: str, max_chars: int = 200) -> str:
 def to_markdown(report: Report) -> str:
     """The report as Markdown: a proxies table, an effects table, published figures."""
     lines = [f"# Report: {md_escape(report.path)}", ""]
-    lines.append(
-        "Behavioural welfare proxies with 95% intervals (Wilson for rates, mean ± 1.96 se for "
-        "means) and their n. Proxies describe behaviour; they say nothing about experience."
-    )
+    lines.append(f"{INTERVALS_NOTE} Proxies describe behaviour; they say nothing about experience.")
     lines.append("")
     for note in report.notes:
         lines.append(f"> {md_escape(note, 400)}")
@@ -305,8 +303,7 @@ def to_html(report: Report, figures: dict[str, bytes] | None = None) -> str:
         f"<title>Report: {h(report.path)}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>Report: {h(report.path)}</h1>",
-        '<p class="note">Behavioural welfare proxies with 95% intervals (Wilson for rates, '
-        "mean ± 1.96 se for means) and their n. Proxies describe behaviour; they say nothing "
+        f'<p class="note">{h(INTERVALS_NOTE)} Proxies describe behaviour; they say nothing '
         "about experience.</p>",
     ]
     for note in report.notes:

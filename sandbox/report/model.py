@@ -37,6 +37,15 @@ class PlotsUnavailable(ReportError):
 # The report's pieces
 
 
+#: What the proxies' intervals are, said at the top of every format.
+INTERVALS_NOTE = (
+    "Behavioural welfare proxies with 95% intervals and their n. The episode is the unit: "
+    "rates pooled over decisions use Wilson on the effective n, clustered by episode (t on "
+    "episodes - 1 df); rates of one indicator an episode use Wilson; the mean self-report is "
+    "clustered by episode; fitted figures carry their fit's interval."
+)
+
+
 @dataclass(slots=True)
 class Estimate:
     """One proxy of one condition.
@@ -45,7 +54,7 @@ class Estimate:
         proxy: Dotted path of the proxy in ``metrics.json`` (``refusal_rate``,
             ``choice_share.creative``, ``self_report``, ``pairwise.below_opt_out``).
         value: The estimate (a proportion for rates, a mean for means); ``None`` when n is 0.
-        ci_low: Lower end of its 95% interval (Wilson for rates; mean ± 1.96 se for means);
+        ci_low: Lower end of its 95% interval (as metrics.json gives it; :data:`INTERVALS_NOTE`);
             ``None`` when unknown.
         ci_high: Upper end.
         n: What the estimate is over (decisions, episodes, ratings: see the proxy's definition).

@@ -27,7 +27,7 @@ from sandbox.report.cells import (
     fmt_value,
     mde_line,
 )
-from sandbox.report.model import Report, is_note
+from sandbox.report.model import INTERVALS_NOTE, Report, is_note
 
 
 def _t(text: object, max_chars: int = 80, style: str = "") -> Text:
@@ -141,11 +141,7 @@ def report_view(report: Report) -> RenderableType:
     """The whole report as one rich renderable."""
     parts: list[RenderableType] = [
         Text.assemble(("report: ", "bold"), clean(report.path, 300)),
-        Text(
-            "Behavioural welfare proxies with 95% intervals (Wilson for rates, mean ± 1.96 se "
-            "for means) and their n.",
-            style="dim",
-        ),
+        Text(INTERVALS_NOTE, style="dim"),
     ]
     for note in report.notes:
         parts.append(Text(one_line(note, 400), style="yellow"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 
 from sandbox.metrics.clustered import ClusterSums, betainc, cluster_rate, t_cdf, t_ppf
@@ -94,3 +95,30 @@ def test_an_episode_without_decisions_is_not_a_cluster():
     assert (
         ClusterSums.of([(1, 4), (0, 0), (2, 4)]).rate() == ClusterSums.of([(1, 4), (2, 4)]).rate()
     )
+
+
+def test_cluster_mean_is_the_ratio_estimator_with_cr1_variance_and_t() -> None:
+    from sandbox.metrics.clustered import cluster_mean, t_ppf
+
+    # Three episodes: ratings (6, 6), (2, 2, 2), (4). Pooled mean 22/6.
+    pairs = [(12.0, 2), (6.0, 3), (4.0, 1)]
+    out = cluster_mean(pairs)
+    m = 22 / 6
+    v = 3 / 2 * sum((s - m * k) ** 2 for s, k in pairs) / 36
+    half = t_ppf(0.975, 2) * math.sqrt(v)
+    assert out["mean"] == pytest.approx(m)
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx((m - half, m + half))
+    assert (out["n"], out["n_episodes"]) == (6, 3)
+    assert cluster_mean([(5.0, 2)])["ci_low"] is None  # one episode: no interval
+
+
+def test_ratings_that_differ_between_episodes_get_a_wider_interval_than_iid() -> None:
+    from sandbox.metrics.clustered import cluster_mean
+
+    rng = np.random.default_rng(0)
+    # 20 days of 8 ratings, each day at its own level (sd 1.5), little noise within a day.
+    days = [rng.normal(4.0 + rng.normal(0, 1.5), 0.3, size=8) for _ in range(20)]
+    out = cluster_mean((float(d.sum()), d.size) for d in days)
+    flat = np.concatenate(days)
+    iid_half = 1.96 * flat.std(ddof=1) / math.sqrt(flat.size)
+    assert out["ci_high"] - out["mean"] > 2.0 * iid_half
