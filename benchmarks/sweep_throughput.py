@@ -10,8 +10,9 @@ command, start-up and summary included. Then re-runs both sweeps with ``resume=t
 job is complete, so each is skipped: what is left is the per-job cost of Hydra (composing each
 job's config, in the parent process to check the batch and in the worker to run it; saving
 ``.hydra/``) and of the sweep callbacks.
-No target is set by the issue; on 2 cores joblib cannot reach 2x here, because Hydra composes
-every job's config in the parent process, one after another, before and while launching.
+Target (issue 12): joblib on 2 cores at least 250 runs/min. The parent composes one job per
+family of jobs that differ only in plain values (sandbox/composition.py), so the first job
+starts within seconds; each job is still composed where it runs.
 """
 
 from __future__ import annotations
