@@ -120,8 +120,9 @@ def metrics_of(tally: RunTally, *, run: dict | None = None) -> dict:
         counts.merge(episode.counts)
     histories = [e.exit_history() for e in episodes]
     choices = [c for e in episodes for c in e.choices]
+    groups = [i for i, e in enumerate(episodes) for _ in e.choices]
     categories = sorted({cat for e in episodes for cat in e.categories})
-    utilities, fit, coefficient = utility_metrics(choices, categories)
+    utilities, fit, coefficient = utility_metrics(choices, categories, groups)
     usage = counts.usage
     tokens = dict(usage.tokens)
     tokens["total"] = sum(tokens.values())
@@ -306,7 +307,9 @@ def _markers(episodes: Sequence[EpisodeTally]) -> dict[str, Any]:
 
 
 def utility_metrics(
-    choices: Sequence[MenuChoice], categories: Sequence[str]
+    choices: Sequence[MenuChoice],
+    categories: Sequence[str],
+    groups: Sequence[int] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Conditional-logit utilities per category, the fit's summary, and the position coefficient.
 
@@ -316,16 +319,22 @@ def utility_metrics(
     category was on offer. A category never (or always) chosen when offered has no finite
     estimate: it gets ``mean`` and ``sd`` null, ``boundary`` true and ``bound`` ``below`` (or
     ``above``) every interior category, and the others are fitted and centred without it.
+
+    ``groups`` (the episode of each choice) makes every standard error the wider of the
+    model's and the cluster-robust (episode) sandwich's: choices of one episode are correlated.
     """
     index = {cat: i for i, cat in enumerate(categories)}
-    usable = [
-        c
-        for c in choices
+    keep = [
+        j
+        for j, c in enumerate(choices)
         if c.position is not None and c.menu and all(cat in index for cat in c.menu)
     ]
+    usable = [choices[j] for j in keep]
     menus = [[index[cat] for cat in c.menu if cat is not None] for c in usable]
     picks = [c.position for c in usable if c.position is not None]
-    fit = luce_fit(menus, picks, len(categories))
+    fit = luce_fit(
+        menus, picks, len(categories), groups=[groups[j] for j in keep] if groups else None
+    )
     heldout = luce_heldout(menus, picks, len(categories))
 
     utilities: dict[str, Any] = {}
@@ -351,6 +360,13 @@ def utility_metrics(
         "method": "conditional_logit",
         "model": "P(option) ∝ exp(u[category] + b·[listed first]); u centred to mean 0",
         "sd_is": "standard error of the estimate",
+        "se_method": (
+            "the wider of the Fisher information's and the cluster-robust sandwich's "
+            "(clusters: episodes)"
+            if fit.n_clusters >= 2
+            else "Fisher information (choices taken as independent)"
+        ),
+        "n_episodes": fit.n_clusters,
         "log_likelihood": fit.log_likelihood if fit.n_choices else None,
         "n_choices": fit.n_choices,
         "n_parameters": max(len(utilities) - 1, 0) + 1 if fit.n_choices else 0,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sandbox.metrics.utilities import centred_basis, maximise
+from sandbox.metrics.newton import centred_basis, maximise
 
 _SQRT2 = math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)

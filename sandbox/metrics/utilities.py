@@ -26,60 +26,14 @@ standard error. :class:`LuceFit` flags such categories as ``boundary``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-#: Objective of the Newton loop: value, gradient, and the positive-definite curvature (the
-#: negative Hessian, or the Fisher information for scoring).
-Objective = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
+from sandbox.metrics.newton import Objective, centred_basis, maximise
 
-
-def centred_basis(k: int) -> np.ndarray:
-    """An orthonormal ``k x (k-1)`` basis of the vectors whose entries sum to zero."""
-    if k <= 1:
-        return np.zeros((k, 0))
-    u, _, _ = np.linalg.svd(np.eye(k) - 1.0 / k)
-    return u[:, : k - 1]
-
-
-def _maximise(
-    fun: Objective, x0: np.ndarray, max_iter: int, tol: float
-) -> tuple[np.ndarray, float, np.ndarray, int, bool]:
-    """Newton ascent with step halving; stops when the Newton decrement, relative to the
-    objective, falls below ``tol``.
-
-    Returns:
-        The maximiser, the objective there, the curvature there, iterations, converged.
-    """
-    x = x0.copy()
-    value, grad, curv = fun(x)
-    if x.size == 0:
-        return x, value, curv, 0, True
-    for iteration in range(1, max_iter + 1):
-        step = np.linalg.solve(curv, grad)
-        decrement = float(grad @ step)
-        # Relative to the objective: sums of thousands of log-probabilities carry ~1e-13
-        # relative rounding, below which steps only chase noise.
-        if decrement / 2.0 < tol * (1.0 + abs(value)):
-            return x, value, curv, iteration - 1, True
-        # Halve until the objective does not fall: Newton can overshoot far from the optimum.
-        scale = 1.0
-        for _ in range(40):
-            candidate = x + scale * step
-            c_value, c_grad, c_curv = fun(candidate)
-            if np.isfinite(c_value) and c_value >= value - 1e-12 * abs(value):
-                break
-            scale /= 2.0
-        else:
-            return x, value, curv, iteration, False
-        x, value, grad, curv = candidate, c_value, c_grad, c_curv
-    return x, value, curv, max_iter, False
-
-
-#: The Newton ascent of the fits here, for fits built elsewhere (:mod:`sandbox.metrics.robust`).
-maximise = _maximise
+_maximise = maximise
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,15 +47,20 @@ class LuceFit:
     Attributes:
         utilities: ``u[category]``, centred to mean zero; NaN for categories never on an
             informative menu (two or more options).
-        se: Standard error of each utility, from the inverse information; NaN where absent.
+        se: Standard error of each utility: the inverse information's, or, given the episode of
+            each choice, the wider of that and the cluster-robust (episode) sandwich's; NaN
+            where absent.
         position: Coefficient ``b`` of being listed first (``None`` when not fitted).
-        position_se: Its standard error.
+        position_se: Its standard error (the same rule).
         log_likelihood: Log-likelihood of the informative choices at the estimate.
         n_choices: Informative choices fitted (menus of one option carry no information).
         offered: Per category, informative choices in which the category was on offer.
         chosen: Per category, informative choices of an option of that category.
         iterations: Newton iterations.
         converged: Whether the Newton decrement fell below the tolerance.
+        n_clusters: Episodes among the fitted choices (0 when the episodes were not given).
+        se_model: The inverse information's standard errors (``se`` where no clusters).
+        se_robust: The cluster-robust sandwich's (NaN without at least two episodes).
     """
 
     utilities: np.ndarray
@@ -114,6 +73,9 @@ class LuceFit:
     chosen: np.ndarray
     iterations: int
     converged: bool
+    n_clusters: int = 0
+    se_model: np.ndarray | None = None
+    se_robust: np.ndarray | None = None
 
     @property
     def boundary(self) -> np.ndarray:
@@ -177,19 +139,20 @@ def _tallies(cats: np.ndarray, picks: np.ndarray, k: int) -> tuple[np.ndarray, n
 
 
 def _without_boundary(
-    cats: np.ndarray, picks: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    cats: np.ndarray, picks: np.ndarray, k: int, groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Informative menus with boundary categories removed (see :func:`luce_fit`).
 
-    Returns the menus (``-1`` pads), the choices re-indexed, and a 0/1 array marking the slot
-    that was listed first in the original menu (it may have been removed).
+    Returns the menus (``-1`` pads), the choices re-indexed, a 0/1 array marking the slot
+    that was listed first in the original menu (it may have been removed), and the episode of
+    each menu kept (``groups``, filtered alike).
     """
     first = np.zeros(cats.shape, dtype=float)
     if cats.size:
         first[:, 0] = 1.0
     while True:
         keep = (cats >= 0).sum(axis=1) >= 2
-        cats, picks, first = cats[keep], picks[keep], first[keep]
+        cats, picks, first, groups = cats[keep], picks[keep], first[keep], groups[keep]
         offered, chosen = _tallies(cats, picks, k)
         # "Always chosen" only counts menus where another category competed with it.
         mixed = _presence(cats, k).sum(axis=1) >= 2
@@ -197,9 +160,10 @@ def _without_boundary(
         never = (offered > 0) & (chosen == 0)
         always = (offered_mixed > 0) & (chosen_mixed == offered_mixed)
         if not (never.any() or always.any()) or len(picks) == 0:
-            return cats, picks, first
+            return cats, picks, first, groups
         has_always = np.isin(cats, np.flatnonzero(always)).any(axis=1)
         cats, picks, first = cats[~has_always], picks[~has_always], first[~has_always]
+        groups = groups[~has_always]
         drop = np.isin(cats, np.flatnonzero(never)) & (cats >= 0)
         # Re-pack each menu without the dropped slots, keeping order; the choice moves left by
         # the number of dropped slots before it (a chosen slot is never dropped).
@@ -223,6 +187,7 @@ def luce_fit(
     ridge: float = 1e-6,
     max_iter: int = 100,
     tol: float = 1e-10,
+    groups: Sequence[int] | None = None,
 ) -> LuceFit:
     """Fit a conditional logit with category utilities and a first-listed bonus.
 
@@ -234,6 +199,11 @@ def luce_fit(
         ridge: L2 penalty on the parameters, for numerical stability only.
         max_iter: Newton iteration cap.
         tol: Newton-decrement tolerance.
+        groups: The episode of each choice. Choices of one episode share its state, so the
+            inverse information (which takes choices as independent) can understate the
+            error; given the episodes, each standard error is the wider of the model's and the
+            cluster-robust sandwich's, ``G/(G-1) · I⁻¹ (Σ_e g_e g_eᵀ) I⁻¹`` over the ``G``
+            episodes (``g_e``: the episode's summed score at the estimate).
 
     Returns:
         The fit; with no informative menu, utilities are all NaN and ``n_choices`` is 0.
@@ -248,7 +218,12 @@ def luce_fit(
     # Their exact limits: drop never-chosen options from menus, and menus holding an
     # always-chosen option; then fit (and centre) only the interior categories, so one
     # boundary category cannot inflate every other estimate's standard error.
-    cats, picks, first = _without_boundary(all_cats, all_picks, k)
+    if groups is not None and len(groups) != len(menus):
+        raise ValueError(f"luce_fit expects one group per menu, got {len(groups)} and {len(menus)}")
+    all_groups = np.asarray(
+        groups if groups is not None else np.zeros(len(menus)), dtype=np.int64
+    ).reshape(-1)
+    cats, picks, first, kept_groups = _without_boundary(all_cats, all_picks, k, all_groups)
     m = cats.shape[0]
     valid = cats >= 0
     rows = np.arange(m)
@@ -294,21 +269,48 @@ def luce_fit(
     beta, _, info, iterations, converged = _maximise(objective, np.zeros(n_par), max_iter, tol)
     cov = np.linalg.inv(info)
     utilities = np.full(k, np.nan)
-    se = np.full(k, np.nan)
     utilities[present] = basis @ beta[:n_u]
-    se[present] = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", basis, cov[:n_u, :n_u], basis), 0))
+
+    def errors(c: np.ndarray) -> tuple[np.ndarray, float | None]:
+        out = np.full(k, np.nan)
+        out[present] = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", basis, c[:n_u, :n_u], basis), 0))
+        return out, math.sqrt(max(float(c[n_u, n_u]), 0.0)) if first_position else None
+
+    se_model, pos_model = errors(cov)
+    se, pos_se = se_model, pos_model
+    se_robust = np.full(k, np.nan)
+    n_clusters = 0
+    if groups is not None:
+        # Each menu's score at the estimate, summed per episode: the sandwich's meat.
+        v = np.where(valid, feats @ beta, -np.inf)
+        p = np.exp(v - v.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        scores = feats_chosen - np.einsum("ml,mlp->mp", p, feats)
+        labels, inverse = np.unique(kept_groups, return_inverse=True)
+        n_clusters = int(labels.size)
+        if n_clusters >= 2:
+            summed = np.zeros((n_clusters, n_par))
+            np.add.at(summed, inverse.reshape(-1), scores)
+            meat = n_clusters / (n_clusters - 1) * (summed.T @ summed)
+            se_robust, pos_robust = errors(cov @ meat @ cov)
+            se = np.fmax(se_model, se_robust)
+            if pos_model is not None and pos_robust is not None:
+                pos_se = max(pos_model, pos_robust)
     ll = objective(beta)[0] + 0.5 * ridge * float(beta @ beta)
     return LuceFit(
         utilities=utilities,
         se=se,
         position=float(beta[n_u]) if first_position else None,
-        position_se=math.sqrt(max(float(cov[n_u, n_u]), 0.0)) if first_position else None,
+        position_se=pos_se,
         log_likelihood=ll,
         n_choices=m,
         offered=offered,
         chosen=chosen_counts,
         iterations=iterations,
         converged=converged,
+        n_clusters=n_clusters,
+        se_model=se_model,
+        se_robust=se_robust,
     )
 
 

@@ -174,8 +174,9 @@ FITTED_INTERVALS = {
         "episode, so answers are independent)"
     ),
     "utilities": (
-        "each utility's interval: the conditional-logit fit's Fisher information, choices "
-        "taken as independent; utilities centred (mean 0) in each condition"
+        "each utility's interval: the conditional-logit fit's, the wider of its Fisher "
+        "information's and its episode-clustered sandwich's; utilities centred (mean 0) in "
+        "each condition"
     ),
 }
 

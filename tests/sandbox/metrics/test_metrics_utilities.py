@@ -163,3 +163,29 @@ def test_thurstonian_fit_leaves_uncompared_options_empty_and_checks_input():
     assert np.isnan(thurstonian_fit([]).mu).all()
     with pytest.raises(ValueError, match="two different options"):
         thurstonian_fit([(1, 1)])
+
+
+def test_clustered_choices_widen_the_standard_errors_by_the_sandwich() -> None:
+    # Each episode makes the same choice 9 times: the information of 9 copies, the evidence of
+    # one. The sandwich (clusters: episodes) sees it; the inverse information does not.
+    rng = np.random.default_rng(1)
+    u = np.array([0.8, 0.0, -0.8])
+    menus, chosen, groups = [], [], []
+    for episode in range(60):
+        menu = list(rng.permutation(3)[:2])
+        p = np.exp(u[menu]) / np.exp(u[menu]).sum()
+        pick = int(rng.random() > p[0])
+        for _ in range(9):
+            menus.append(menu)
+            chosen.append(pick)
+            groups.append(episode)
+    plain = luce_fit(menus, chosen, 3)
+    grouped = luce_fit(menus, chosen, 3, groups=groups)
+    assert grouped.n_clusters == 60 and plain.n_clusters == 0
+    np.testing.assert_allclose(grouped.utilities, plain.utilities)
+    np.testing.assert_allclose(grouped.se_model, plain.se)
+    ratio = grouped.se / plain.se
+    assert np.all(ratio > 2.3) and np.all(ratio < 3.7), ratio  # about √9 = 3
+    # Independent choices: the sandwich agrees with the model, and the wider one is reported.
+    one = luce_fit(menus[::9], chosen[::9], 3, groups=groups[::9])
+    assert np.all(one.se >= one.se_model) and np.all(one.se_robust / one.se_model < 1.5)
