@@ -84,6 +84,7 @@ class Step:
 #: summary's columns and the report's proportions both read this one list.
 HEADLINE_RATES = (
     "refusal_rate",
+    "work_refusal_rate",
     "rest_rate",
     "exit_rate",
     "invalid_action_rate",
