@@ -169,6 +169,8 @@ _END_FIELDS = tuple(f.name for f in fields(EpisodeEnd))
 
 def as_int(value: Any) -> int | None:
     """``value`` if it is an int (JSON booleans excluded), else ``None``."""
+    if type(value) is int:  # the common case, one check
+        return value
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 

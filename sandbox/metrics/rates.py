@@ -98,12 +98,16 @@ def _read_mask(raw: Any, cache: dict[tuple[Any, ...], frozenset[str]]) -> frozen
     """The mask as a set of upper-case names; a run repeats a few masks, so they are cached."""
     if not isinstance(raw, list):
         return frozenset()
+    try:
+        key = tuple(raw)
+        mask = cache.get(key)  # a mask seen before was checked then
+    except TypeError:  # an unhashable entry: a damaged record
+        key, mask = None, None
+    if mask is not None:
+        return mask
     if not all(isinstance(k, str) for k in raw):  # a damaged record: names only
         return frozenset(str(k).upper() for k in raw if isinstance(k, str))
-    key = tuple(raw)
-    mask = cache.get(key)
-    if mask is None:
-        mask = cache[key] = frozenset(str(k).upper() for k in raw)
+    mask = cache[key] = frozenset(k.upper() for k in raw)  # type: ignore[index]
     return mask
 
 
