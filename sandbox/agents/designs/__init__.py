@@ -42,3 +42,29 @@ def policy_for(design: str) -> Policy:
     if design not in _POLICIES:
         importlib.import_module(f"sandbox.agents.designs.{design}")
     return _POLICIES[design]
+
+
+def play(env: Any, act: Policy, cfg: Any, seed: int, episodes: int) -> list[list[dict[str, Any]]]:
+    """Step records of ``episodes`` episodes of the simulated subject (``cfg``) playing ``env``
+    by ``act``, as the runner logs their ``info``: no runner, no files, for known-answer and
+    coverage checks over many runs (the ``*_truth`` modules). Episode ``i`` resets with seed
+    ``seed * 100003 + i`` and the subject draws from ``[seed, i, 0x5EED]``."""
+    import numpy as np
+
+    from sandbox.agents.base import Turn
+    from sandbox.agents.simulated import SimulatedSubject
+
+    out: list[list[dict[str, Any]]] = []
+    for episode in range(episodes):
+        subject = SimulatedSubject(cfg, np.random.default_rng([seed, episode, 0x5EED]))
+        obs, info = env.reset(seed=seed * 100_003 + episode)
+        labels, step, records = info["next"], 0, []
+        while True:
+            decision = act(subject, Turn(obs, labels, step))
+            obs, _, terminated, truncated, info = env.step(decision.action)
+            labels, step = info.pop("next", {}), step + 1
+            records.append({"type": "step", "episode": episode, "step": step, "info": info})
+            if terminated or truncated:
+                break
+        out.append(records)
+    return out

@@ -108,25 +108,12 @@ def play(
     logs their ``info``; the subject is the policy the runner calls (no runner, no files: for
     coverage over many runs)."""
     from environments.pairwise import PairwiseEnv
-    from sandbox.agents.base import Turn
-    from sandbox.agents.designs.pairwise import act
-    from sandbox.agents.simulated import SimulatedSubject
+    from sandbox.agents.designs import pairwise
+    from sandbox.agents.designs import play as play_design
 
-    env = PairwiseEnv(**{"tasks": 30, **env_kwargs})
-    out: list[list[dict[str, Any]]] = []
-    for episode in range(episodes):
-        subject = SimulatedSubject(cfg, np.random.default_rng([seed, episode, 0x5EED]))
-        obs, info = env.reset(seed=seed * 100_003 + episode)
-        labels, step, records = info["next"], 0, []
-        while True:
-            decision = act(subject, Turn(obs, labels, step))
-            obs, _, _, truncated, info = env.step(decision.action)
-            labels, step = info.pop("next"), step + 1
-            records.append({"type": "step", "episode": episode, "step": step, "info": info})
-            if truncated:
-                break
-        out.append(records)
-    return out
+    return play_design(
+        PairwiseEnv(**{"tasks": 30, **env_kwargs}), pairwise.act, cfg, seed, episodes
+    )
 
 
 def evaluate(cfg: SimulatedAgentConfig, metrics: Mapping[str, Any], records: Any) -> dict[str, Any]:

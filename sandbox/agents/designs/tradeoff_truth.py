@@ -61,25 +61,10 @@ def play(
     (the env's defaults unless ``env_kwargs`` says otherwise), as the runner logs their
     ``info``; the subject is the policy the runner calls (no runner, no files)."""
     from environments.tradeoff import TradeoffEnv
-    from sandbox.agents.base import Turn
-    from sandbox.agents.designs.tradeoff import act
-    from sandbox.agents.simulated import SimulatedSubject
+    from sandbox.agents.designs import play as play_design
+    from sandbox.agents.designs import tradeoff
 
-    env = TradeoffEnv(**env_kwargs)
-    out: list[list[dict[str, Any]]] = []
-    for episode in range(episodes):
-        subject = SimulatedSubject(cfg, np.random.default_rng([seed, episode, 0x5EED]))
-        obs, info = env.reset(seed=seed * 100_003 + episode)
-        labels, step, records = info["next"], 0, []
-        while True:
-            decision = act(subject, Turn(obs, labels, step))
-            obs, _, terminated, truncated, info = env.step(decision.action)
-            labels, step = info.pop("next", {}), step + 1
-            records.append({"type": "step", "episode": episode, "step": step, "info": info})
-            if terminated or truncated:
-                break
-        out.append(records)
-    return out
+    return play_design(TradeoffEnv(**env_kwargs), tradeoff.act, cfg, seed, episodes)
 
 
 def covers(point: dict[str, Any], truth: float) -> bool:
