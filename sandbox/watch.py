@@ -141,17 +141,19 @@ class RunWatch:
         return changed
 
     def _read_manifest(self) -> bool:
-        read = _reread(self.path / store.RUN_JSON, self._manifest_stamp)
-        if read is None:
-            return False
-        self.manifest, self._manifest_stamp = read
-        return True
+        return self._read_json(store.RUN_JSON, "manifest")
 
     def _read_metrics(self) -> bool:
-        read = _reread(self.path / store.METRICS, self._metrics_stamp)
+        return self._read_json(store.METRICS, "metrics")
+
+    def _read_json(self, name: str, attribute: str) -> bool:
+        """Read ``name`` into ``self.<attribute>`` if it changed since the last read (its stamp
+        is kept in ``self._<attribute>_stamp``); whether it did."""
+        read = _reread(self.path / name, getattr(self, f"_{attribute}_stamp"))
         if read is None:
             return False
-        self.metrics, self._metrics_stamp = read
+        setattr(self, attribute, read[0])
+        setattr(self, f"_{attribute}_stamp", read[1])
         return True
 
     def _add(self, record: dict[str, Any]) -> None:
