@@ -105,7 +105,7 @@ def rates_figure(report: Report) -> bytes | None:
     ax = fig.add_subplot()
     _dodged(ax, [r.replace("_", " ") for r in present], series, pct=True)
     ax.set_ylabel("rate")
-    ax.set_title("Rates by condition (95% Wilson intervals; n/a where not offered)")
+    ax.set_title("Rates by condition (95% intervals as metrics.json gives them; n/a: not offered)")
     return _png(fig)
 
 
