@@ -4,7 +4,7 @@
 
 An uninterrupted ``wsb run`` (simulated subject, slowed to a few ms a step so that a run lasts a
 few seconds) is the reference. Each trial starts the same command, sends SIGKILL to its process
-group after a random delay (anywhere from start-up to the final writes), notes what the run
+group after a random delay (stratified from start-up to the final writes), notes what the run
 directory held at that moment, and re-runs it with ``resume=true``; every third trial also kills
 the resume once before resuming again. The resumed run is compared with the reference, record by
 record (all fields but the timing ``t``). Exits 1 when any target is missed.
@@ -126,18 +126,27 @@ def main() -> None:
         if proc.returncode != 0 or first_record is None:
             raise SystemExit("the reference run failed")
         reference, _ = records(root / "reference")
-        # Kill points: a few in start-up, most while records are being written or finished.
-        low = first_record * 0.8
+        # Kill points, stratified so that they cover the whole run however fast this machine
+        # is: trial i dies at a random moment of the i-th of ``trials`` equal slices of
+        # [half the start-up, the end]. A third or so land in start-up, the rest while
+        # records are written or finished (a plain uniform draw could put them all in one).
+        low = first_record * 0.5
+
+        def kill_time(i: int) -> float:
+            width = (duration - low) / args.trials
+            return low + width * (i + rng.random())
+
         phases: Counter[str] = Counter()
         lost = duplicated = mismatched = killed_resumes = not_killed = 0
         for trial in range(args.trials):
             run = [*common, f"hydra.run.dir={root}/trial{trial}"]
-            if not kill_after(start(run, args.step_delay), rng.uniform(low, duration)):
+            if not kill_after(start(run, args.step_delay), kill_time(trial)):
                 not_killed += 1
             phases[phase(root / f"trial{trial}", args.episodes)] += 1
             if trial % 3 == 2:  # kill the resume too, once
                 killed_resumes += kill_after(
-                    start([*run, "resume=true"], args.step_delay), rng.uniform(low, duration)
+                    start([*run, "resume=true"], args.step_delay),
+                    kill_time(rng.randrange(args.trials)),
                 )
             finish([*run, "resume=true"], args.step_delay)
             got, dup = records(root / f"trial{trial}")
@@ -160,7 +169,9 @@ def main() -> None:
         f"records differing from the uninterrupted run: {mismatched} (target 0)"
     )
     if lost or duplicated or mismatched:
-        raise SystemExit(1)  # a target missed: the slow test (tests/sandbox/test_slow.py) fails
+        raise SystemExit(
+            1
+        )  # a target missed: the slow test (tests/sandbox/test_slow_campaigns.py) fails
 
 
 if __name__ == "__main__":
