@@ -311,12 +311,18 @@ class JobRow:
 
 def _rate(value: Any) -> Rate | None:
     if isinstance(value, dict) and "n" in value:
-        return {
+        rate: Rate = {
             "value": value.get("value"),
             "ci_low": value.get("ci_low"),
             "ci_high": value.get("ci_high"),
             "n": int(value.get("n") or 0),
         }
+        # The interval's unit and method, for the table's legend.
+        if isinstance(value.get("n_episodes"), int):
+            rate["n_episodes"] = value["n_episodes"]
+        if isinstance(value.get("method"), str):
+            rate["method"] = value["method"]
+        return rate
     return None
 
 

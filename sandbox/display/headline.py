@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 #: The generic rates shown when a run has no design block (or when they have data).
@@ -44,6 +44,8 @@ class Headline:
         note: Why there is no value, or how it was estimated.
         condition: The setting it holds under, where the design compares settings (the
             think-tank economy).
+        n_episodes: Episodes behind it (the unit its interval is clustered by), when known.
+        method: How its interval was computed (``metrics.json``'s ``method``), when known.
     """
 
     key: str
@@ -55,6 +57,39 @@ class Headline:
     unit: str = "share"
     note: str | None = None
     condition: str | None = None
+    n_episodes: int | None = None
+    method: str | None = None
+
+
+#: What each interval method means, in a legend line beside the figures (one per method shown).
+METHOD_WORDS = {
+    "wilson_cluster": (
+        "n decisions pooled over episodes, the episode the unit: Wilson on n / design effect, "
+        "t on episodes - 1 df"
+    ),
+    "wilson": "n independent units (one per episode): Wilson",
+    "ratio_mean_cluster_t": "mean of n ratings, clustered by episode: CR1 variance, t quantile",
+}
+
+
+def legend(items: Sequence[Headline | Mapping[str, Any] | None]) -> str | None:
+    """One line naming the level and method of every interval among ``items`` (headlines or
+    ``metrics.json`` rates; ``None`` when none says its method):
+    ``95% intervals. wilson_cluster: n decisions pooled ...``."""
+    methods: set[str] = set()
+    for item in items:
+        if isinstance(item, Headline):
+            method, low = item.method, item.ci_low
+        elif isinstance(item, Mapping):
+            method, low = item.get("method"), item.get("ci_low")
+        else:
+            continue
+        if isinstance(method, str) and low is not None:
+            methods.add(method)
+    if not methods:
+        return None
+    words = [f"{m}: {METHOD_WORDS[m]}" if m in METHOD_WORDS else m for m in sorted(methods)]
+    return "95% intervals. " + "; ".join(words)
 
 
 def _num(value: Any) -> float | None:
@@ -71,15 +106,22 @@ def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _rate(key: str, label: str, rate: Any) -> Headline:
+def of_rate(
+    key: str, label: str, rate: Any, *, value_key: str = "value", unit: str = "share"
+) -> Headline:
+    """The headline of one ``metrics.json`` estimate (a dict with ``value`` or ``value_key``,
+    ``ci_low``, ``ci_high``, ``n``, ``n_episodes``, ``method``; anything missing is ``None``)."""
     rate = _dict(rate)
     return Headline(
         key,
         label,
-        _num(rate.get("value")),
+        _num(rate.get(value_key)),
         _num(rate.get("ci_low")),
         _num(rate.get("ci_high")),
         _int(rate.get("n")),
+        unit=unit,
+        n_episodes=_int(rate.get("n_episodes")),
+        method=rate["method"] if isinstance(rate.get("method"), str) else None,
     )
 
 
@@ -93,18 +135,20 @@ def design_headlines(metrics: Mapping[str, Any]) -> list[Headline]:
     out: list[Headline] = []
     pairwise = _dict(metrics.get("pairwise"))
     for category, rate in sorted(_dict(pairwise.get("below_opt_out")).items()):
-        out.append(_rate(f"pairwise.below_opt_out.{category}", f"below opt-out: {category}", rate))
+        out.append(
+            of_rate(f"pairwise.below_opt_out.{category}", f"below opt-out: {category}", rate)
+        )
     conversation = _dict(metrics.get("conversation"))
     if conversation:
-        out.append(_rate("conversation.exit_rate", "exit rate", conversation.get("exit_rate")))
+        out.append(of_rate("conversation.exit_rate", "exit rate", conversation.get("exit_rate")))
         by_method = _dict(conversation.get("exit_rate_by_method"))
         if len(by_method) > 1 or not conversation.get("exit_rate"):
             for method, rate in sorted(by_method.items()):
                 key = f"conversation.exit_rate_by_method.{method}"
-                out.append(_rate(key, f"exit rate by {method}", rate))
+                out.append(of_rate(key, f"exit rate by {method}", rate))
         elif by_method:  # one method: name it beside the overall rate
             (method,) = by_method
-            out[-1] = _rate(
+            out[-1] = of_rate(
                 "conversation.exit_rate", f"exit rate by {method}", conversation.get("exit_rate")
             )
     tradeoff = _dict(metrics.get("tradeoff"))
@@ -131,22 +175,12 @@ def design_headlines(metrics: Mapping[str, Any]) -> list[Headline]:
         economy = override.get("economy")
         room = override.get("aversive_room") or "aversive room"
         economy_text = economy if isinstance(economy, str) else "mixed"
-        share = _rate(
+        share = of_rate(
             "think_tank.incentive_override.aversive_share",
             f"reads in room {room} (economy {economy_text})",
             override.get("aversive_share"),
         )
-        out.append(
-            Headline(
-                share.key,
-                share.label,
-                share.value,
-                share.ci_low,
-                share.ci_high,
-                share.n,
-                condition=economy if isinstance(economy, str) else None,
-            )
-        )
+        out.append(replace(share, condition=economy if isinstance(economy, str) else None))
     return out
 
 
@@ -158,7 +192,7 @@ def headlines(metrics: Mapping[str, Any] | None) -> list[Headline]:
     design = design_headlines(metrics)
     # The bail design's own exit rate (genuine exits, any method) replaces the generic one.
     keys = [k for k in GENERIC_RATES if not (k == "exit_rate" and "conversation" in metrics)]
-    generic = [_rate(key, key.replace("_", " "), metrics.get(key)) for key in keys]
+    generic = [of_rate(key, key.replace("_", " "), metrics.get(key)) for key in keys]
     if design:
         generic = [h for h in generic if h.n]
     return design + generic
@@ -204,7 +238,8 @@ def _difference(a: Headline, b: Headline, economy: str) -> Headline:
 
 
 def fmt_headline(item: Headline, *, with_n: bool = True, label: bool = True) -> str:
-    """``switch point (pain) 4.90 [4.48, 5.32] n=220`` / ``below opt-out: x 40% [12%, 77%] n=5``."""
+    """``switch point (pain) 4.90 [4.48, 5.32] n=220`` / ``refusal rate 13.7% [9.9%, 18.6%] n=139
+    (6 episodes, wilson_cluster)``: the episodes and the interval's method where known."""
     head = f"{item.label} " if label else ""
     if item.value is None:
         return f"{head}n/a" + (f" ({item.note})" if item.note else "")
@@ -230,6 +265,11 @@ def fmt_headline(item: Headline, *, with_n: bool = True, label: bool = True) -> 
             else ""
         )
     n = f" n={item.n}" if with_n and item.n is not None else ""
+    how = [f"{item.n_episodes} episodes"] if with_n and item.n_episodes is not None else []
+    if item.method and interval:
+        how.append(item.method)
+    if how:
+        n += f" ({', '.join(how)})"
     note = f" ({item.note})" if item.note and item.unit == "intensity" else ""
     return f"{head}{body}{interval}{n}{note}"
 

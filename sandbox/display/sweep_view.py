@@ -17,7 +17,13 @@ from rich.table import Table
 from rich.text import Text
 
 from sandbox import store
-from sandbox.display.headline import Headline, fmt_headline, incentive_overrides, short_headline
+from sandbox.display.headline import (
+    Headline,
+    fmt_headline,
+    incentive_overrides,
+    legend,
+    short_headline,
+)
 from sandbox.display.safe import one_line
 from sandbox.errors import RunDirError
 from sandbox.metrics.stats import Rate
@@ -158,6 +164,13 @@ def sweep_table(
             Text(cost_cell(row)),
         ]
         table.add_row(*cells)
+    shown: list[Headline | Rate | None] = []
+    for row in rows:
+        shown.extend([row.refusal, row.rest, row.exit, *row.headlines])
+    key = legend(shown)
+    if key:
+        table.caption = Text(key, style="dim", overflow="fold")
+        table.caption_justify = "left"
     return table
 
 

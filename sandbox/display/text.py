@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.display.events import RunHeader
-from sandbox.display.headline import fmt_headline, headlines
+from sandbox.display.headline import fmt_headline, headlines, legend, of_rate
 from sandbox.display.safe import clean, one_line
 from sandbox.metrics.rates import TOKEN_FIELDS
 
@@ -76,7 +76,8 @@ def summary_lines(header: RunHeader, status: str, metrics: dict[str, Any] | None
             f"  episodes {metrics.get('episodes', 0)}, steps {metrics.get('steps', 0)}, "
             f"invalid actions {invalid:.1%}"
         )
-        for item in headlines(metrics):
+        items = headlines(metrics)
+        for item in items:
             lines.append("  " + fmt_headline(item))
         shares = metrics.get("choice_share") or {}
         if shares:
@@ -89,13 +90,21 @@ def summary_lines(header: RunHeader, status: str, metrics: dict[str, Any] | None
                 lines.append("  choice share: " + ", ".join(parts))
         report = metrics.get("self_report") or {}
         if report.get("n"):
-            lines.append(f"  self-report mean {report['mean']:.2f} (1-7), n={report['n']}")
+            mean = of_rate(
+                "self_report.mean", "self-report mean (1-7)", report, value_key="mean",
+                unit="intensity",
+            )  # fmt: skip
+            items.append(mean)
+            lines.append("  " + fmt_headline(mean))
         uncached, cached = token_split(metrics.get("tokens"))
         if uncached or cached:
             lines.append(f"  tokens {tokens_cell(uncached, cached)}")
         cost = metrics.get("cost_usd")
         if cost:
             lines.append(f"  cost ${cost:.4f}")
+        key = legend(items)
+        if key:
+            lines.append(f"  {key}")
     lines.append(f"  run directory: {header.run_dir}")
     # Category names come from banks (untrusted): nothing here may reach a terminal raw.
     return [clean(line) for line in lines]

@@ -27,12 +27,13 @@ from rich.table import Table
 from rich.text import Text
 
 from sandbox.display.events import RunHeader, log_only
-from sandbox.display.headline import design_headlines, fmt_headline
+from sandbox.display.headline import Headline, design_headlines, fmt_headline, legend
 from sandbox.display.live import COMPACT_BELOW, rendered_height, sparkline, step_view
 from sandbox.display.safe import clean, clean_labels, one_line
 from sandbox.display.sweep_view import rate_cell, sweep_line, sweep_table
 from sandbox.display.text import summary_lines, tokens_cell
 from sandbox.errors import RunDirError
+from sandbox.metrics.stats import Rate
 from sandbox.sweepdir import job_dirs, job_name
 from sandbox.watch import JobRow, RunWatch, SweepWatch, as_dict, job_row
 
@@ -165,7 +166,8 @@ def in_flight_table(state: RunWatch, limit: int = 8) -> Table | None:
 
 
 def proxies_panel(state: RunWatch, compact: bool = False) -> RenderableType:
-    """Running proxies over finished episodes, with Wilson intervals; once the run has written
+    """Running proxies over finished episodes, with their intervals (clustered by episode, as
+    ``metrics.json``'s, and a legend line naming the methods); once the run has written
     ``metrics.json``, its headline figures (the design's own, with their intervals).
 
     Compact: two (label, value) pairs a row, the choice shares on one line; labels never wrap.
@@ -225,6 +227,19 @@ def proxies_panel(state: RunWatch, compact: bool = False) -> RenderableType:
             table.add_row(Text(label), Text(value))
         parts.append(table)
         parts.extend(Text(clean(line, 600)) for line in metrics_lines)
+    estimates: list[Headline | Rate] = [
+        tally.refusal_rate(),
+        tally.rest_rate(),
+        exit_rate,
+        tally.invalid_rate(),
+        *(r for _, r in shares),
+        *design_headlines(done),
+    ]
+    key = legend(estimates)
+    if key:
+        parts.append(
+            Text(key, style="dim", no_wrap=compact, overflow="ellipsis" if compact else "fold")
+        )
     title = f"running proxies · {state.done} finished episodes · 95% intervals"
     if metrics_lines:
         title = "proxies · metrics.json · 95% intervals"

@@ -22,7 +22,7 @@ from sandbox.display.headline import headlines, incentive_overrides, short_headl
 from sandbox.display.plain import summary_lines
 from sandbox.display.sweep_view import sweep_table
 from sandbox.display.watch_view import header_of
-from sandbox.watch import RunWatch, SweepWatch
+from sandbox.watch import RunWatch, SweepWatch, job_row
 from tests.conftest import wsb as shared_wsb
 
 INTERVAL = r"\[-?\d+(\.\d+)?%?, -?\d+(\.\d+)?%?\]"
@@ -149,3 +149,24 @@ def test_unused_parameters(compose_cfg, overrides, warned) -> None:
     assert len(lines) == len(warned), lines
     for line, name in zip(lines, warned, strict=True):
         assert name in line and "has no effect" in line and "\n" not in line
+
+
+def test_every_summary_interval_names_its_episodes_and_method(compose_cfg, tmp_path) -> None:
+    # A reader of the closing summary (or a sweep table) learns what an interval is from the
+    # screen: the episodes behind it, its method, and one legend line saying what that means.
+    cfg = compose_cfg("episodes=4")
+    path = tmp_path / "run"
+    runner.run(cfg, path, NullDisplay(io.StringIO()))
+    metrics = store.read_json(path / store.METRICS)
+    state = RunWatch(path)
+    state.poll()
+    lines = summary_lines(header_of(state), "complete", metrics)
+    with_intervals = [ln for ln in lines if re.search(r"\[[\d.]+%?, [\d.]+%?\]", ln)]
+    assert len(with_intervals) >= 3, lines  # refusal, rest, self-report mean
+    for line in with_intervals:
+        assert re.search(r"\(4 episodes, (wilson_cluster|ratio_mean_cluster_t)\)", line), line
+    legend_line = next(ln for ln in lines if ln.strip().startswith("95% intervals."))
+    assert "wilson_cluster: n decisions pooled over episodes" in legend_line
+    assert "ratio_mean_cluster_t" in legend_line
+    table = sweep_table([job_row(path, state)], width=200)
+    assert table.caption is not None and "wilson_cluster" in str(table.caption)
