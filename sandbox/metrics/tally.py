@@ -150,93 +150,113 @@ class EpisodeTally:
     def add_step(self, record: Record) -> None:
         """Count one step record of this episode (in step order)."""
         step = read_step(record, self._masks)
-        self.last_step = as_int(record.get("step"))
+        number = record.get("step")
+        self.last_step = number if type(number) is int else as_int(number)
         c = self.counts
         c.steps += 1
-        self._step_usage.add(record.get("usage"))
-        action = step.outcome == "action"
-        c.actions += action
-        c.invalid += action and not step.valid
-        self.api_refusals += step.outcome == "api_refusal"
-        self.truncated += step.outcome == "truncated"
-        mask, kind, valid = step.mask, step.kind, step.valid
+        usage = record.get("usage")
+        if usage:
+            self._step_usage.add(usage)
+        outcome, mask, kind, valid, info = step.outcome, step.mask, step.kind, step.valid, step.info
+        action = outcome == "action"
+        if action:
+            c.actions += 1
+            c.invalid += not valid
+        elif outcome == "api_refusal":
+            self.api_refusals += 1
+        elif outcome == "truncated":
+            self.truncated += 1
+        phase = info.get("phase")
+        refusable = "REFUSE" in mask
         if valid:
-            if "REFUSE" in mask and step.info.get("phase") == "work":
+            if refusable and phase == "work":
                 c.work_refusable += 1  # abandoning a task already taken, not a menu decision
                 c.work_refusals += kind == "REFUSE"
-            elif "REFUSE" in mask:
+            elif refusable:
                 c.refusable += 1
                 c.refusals += kind == "REFUSE"
             if "REST" in mask:
                 c.restable += 1
                 c.rests += kind == "REST"
-            if kind == "TASK" and step.info.get("phase", "decide") == "decide":
+            if kind == "TASK" and (phase == "decide" or "phase" not in info):
                 choice = MenuChoice(step.menu or (), step.position, step.category)
                 self.choices.append(self._choices.setdefault(choice, choice))
                 if step.category is not None:
                     c.tasks[step.category] += 1
-            rating = _rating(step)
-            if rating is not None:
-                c.ratings.append(rating)
-                self.report_wordings.append(as_int(step.info.get("report_wording")))
-        self._refusals(step)
-        self.categories.update(cat for cat in step.menu or () if cat is not None)
+            if kind == "REPORT" or "rating" in info:
+                rating = _rating(step)
+                if rating is not None:
+                    c.ratings.append(rating)
+                    self.report_wordings.append(as_int(info.get("report_wording")))
+        menu = step.menu
+        # The menu's categories, once: refusal opportunities, categories in play, categories seen.
+        offered = {cat for cat in menu if cat is not None} if menu is not None else None
+        self._refusals(step, offered, phase == "work", refusable)
+        if offered:
+            self.categories.update(offered)
         if step.category is not None:
             self.categories.add(step.category)
-        self._decision(step)
-        self._ledgers(step)
-        agent = record.get("agent")
-        self.outcomes_logged = self.outcomes_logged or (
-            isinstance(agent, dict) and "outcome" in agent
-        )
+        if step.decision:
+            self._decision(step)
+        if "exposure" in info or "earned" in info:
+            self._ledgers(info)
+        if not self.outcomes_logged:
+            agent = record.get("agent")
+            self.outcomes_logged = isinstance(agent, dict) and "outcome" in agent
         message = agent_message(record)
-        if message.strip():
+        if message:
             self.markers.add(message)
-        info = step.info
         label = info.get("design")
         if isinstance(label, str):
             if c.steps == 1:
                 self.design = label
             self.design_steps.append(record)
 
-    def _refusals(self, step: Step) -> None:
-        """Refusal opportunities, by the menu's categories and by the categories in play."""
-        mask = step.mask
-        if step.menu is not None and "REFUSE" in mask and step.valid:
-            self.refusal_offered.update({cat for cat in step.menu if cat is not None})
-            if step.kind == "REFUSE" and step.category in self.refusal_offered:
-                self.refusal_refused[str(step.category)] += 1
+    def _refusals(self, step: Step, offered: set[str] | None, work: bool, refusable: bool) -> None:
+        """Refusal opportunities, by the menu's categories and by the categories in play.
+
+        ``offered``: the menu's categories (``None`` when the step logs no menu); ``work``: the
+        step is a work step; ``refusable``: ``REFUSE`` was offered.
+        """
+        valid, kind, category = step.valid, step.kind, step.category
+        if offered is not None and refusable and valid:
+            counter = self.refusal_offered
+            for cat in offered:
+                counter[cat] += 1
+            if kind == "REFUSE" and category in counter:
+                self.refusal_refused[str(category)] += 1
         # The categories in play (rates.categories_in_play): the menu's at a decision, the task
         # at hand's at its work step.
-        work = step.info.get("phase") == "work"
-        if step.menu is not None:
-            cats = {cat for cat in step.menu if cat is not None}
-        elif step.category is not None:
-            cats = {step.category}
-        elif work and self._at_hand is not None:
-            cats = {self._at_hand}
-        else:
-            cats = set()
-        if "REFUSE" in mask and (step.valid or step.outcome == "api_refusal"):
+        if refusable and (valid or step.outcome == "api_refusal"):
+            if offered is not None:
+                cats: set[str] | tuple[str, ...] = offered
+            elif category is not None:
+                cats = (category,)
+            elif work and self._at_hand is not None:
+                cats = (self._at_hand,)
+            else:
+                cats = ()
             api = step.outcome == "api_refusal"
             self.opportunities += 1
             self.opportunities_api += api
-            self.opportunities_any += api or step.kind == "REFUSE"
-            self.in_play_offered.update(cats)
+            self.opportunities_any += api or kind == "REFUSE"
+            in_play = self.in_play_offered
+            for cat in cats:
+                in_play[cat] += 1
             if api:
-                self.in_play_api.update(cats)
-                self.in_play_any.update(cats)
-            elif step.kind == "REFUSE" and step.category in cats:
-                self.in_play_any[str(step.category)] += 1
-        if step.valid and step.kind == "TASK" and step.category is not None and not work:
-            self._at_hand = step.category
-        elif step.valid and work:
+                for counter in (self.in_play_api, self.in_play_any):
+                    for cat in cats:
+                        counter[cat] += 1
+            elif kind == "REFUSE" and category in cats:
+                self.in_play_any[str(category)] += 1
+        if valid and kind == "TASK" and category is not None and not work:
+            self._at_hand = category
+        elif valid and work:
             self._at_hand = None  # the task was submitted or abandoned
 
     def _decision(self, step: Step) -> None:
-        """Decisions, the first valid rest and the first valid exit."""
-        if not step.decision:
-            return
+        """Decisions (a step is one, see :func:`read_step`), the first valid rest and the first
+        valid exit."""
         self.decisions += 1
         mask = step.mask
         if self.first_rest is None:
@@ -249,9 +269,8 @@ class EpisodeTally:
                 self.exit_at = self.decisions
                 self.exit_mode = str(step.info.get("exit_mode") or "unknown")
 
-    def _ledgers(self, step: Step) -> None:
+    def _ledgers(self, info: dict[str, Any]) -> None:
         """The exposure ledger (cumulative: the largest values count) and the coins earned."""
-        info = step.info
         ledger = info.get("exposure")
         if isinstance(ledger, dict):
             shown, engaged, cap = self.exposure or (0, 0, None)

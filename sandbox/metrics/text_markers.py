@@ -62,10 +62,25 @@ def agent_message(step: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
+#: Messages this short are remembered with their hits (a simulated subject repeats a few notes;
+#: a model's messages are long and rarely repeat, so they are scored afresh), up to MEMO_SIZE.
+MEMO_CHARS = 300
+MEMO_SIZE = 4096
+
+
+@lru_cache(maxsize=8)
+def _memo(
+    distress: tuple[str, ...], positive: tuple[str, ...]
+) -> dict[str, tuple[set[str], set[str]]]:
+    """The hits of messages already scored against one lexicon, shared by its tallies."""
+    return {}
+
+
 class MarkerTally:
     """Marker counts over messages, fed one at a time and mergeable (see :func:`marker_rates`)."""
 
     __slots__ = (
+        "_memo",
         "_pattern_d",
         "_pattern_p",
         "counts_d",
@@ -86,6 +101,7 @@ class MarkerTally:
             compile_terms(self.distress),
             compile_terms(self.positive),
         )
+        self._memo = _memo(self.distress, self.positive)
         self.n = self.hits_d = self.hits_p = 0
         self.counts_d: dict[str, int] = {}
         self.counts_p: dict[str, int] = {}
@@ -95,8 +111,13 @@ class MarkerTally:
         if not message.strip():
             return
         self.n += 1
-        text = message.translate(_APOSTROPHES)
-        found_d, found_p = _found(self._pattern_d, text), _found(self._pattern_p, text)
+        found = self._memo.get(message)
+        if found is None:
+            text = message.translate(_APOSTROPHES)
+            found = _found(self._pattern_d, text), _found(self._pattern_p, text)
+            if len(message) <= MEMO_CHARS and len(self._memo) < MEMO_SIZE:
+                self._memo[message] = found
+        found_d, found_p = found
         self.hits_d += bool(found_d)
         self.hits_p += bool(found_p)
         for term in found_d:
