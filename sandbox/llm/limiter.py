@@ -13,10 +13,11 @@ The token bucket is charged with an estimate before the call (input estimate plu
 The server's own count comes first where it says one: the Messages API reports, with every
 response, its limits, what is left and when they are restored (``anthropic-ratelimit-*``
 headers). :meth:`RateLimiter.server_limits` keeps a local copy of the server's request bucket
-(what is left, less the calls still in flight, refilled at ``limit`` a minute) and lets calls
-through only as requests come back; a token limit too low for one more call holds new calls
-until enough is back. So a low tier (50 requests a minute) with many episodes at once waits
-instead of using up its retries on 429s.
+(what is left, less the calls still in flight, refilled at ``limit`` a minute; a response's
+count only ever lowers it, since concurrent calls come back out of order and a late one is
+stale) and lets calls through only as requests come back; a token limit too low for one more
+call holds new calls until enough is back. So a low tier (50 requests a minute) with many
+episodes at once waits instead of using up its retries on 429s.
 """
 
 from __future__ import annotations
@@ -178,7 +179,17 @@ class RateLimiter:
                 # continuously (the reset stamps have whole-second resolution, too coarse to
                 # derive a rate from), so that calls waiting for requests to come back are let
                 # through one by one, not all at once.
-                self._server = _Bucket(capacity / 60.0, float(capacity), float(level), self.clock())
+                now = self.clock()
+                server = self._server
+                if server is not None and server.capacity == float(capacity):
+                    # Requests run at once come back in any order: a response the server
+                    # counted before others already seen says more is left than there is.
+                    # So a count may lower the copy (the server counted calls it did not
+                    # know of) but never raise it; it comes back up by refilling.
+                    server.refill(now)
+                    server.level = min(server.level, float(level))
+                else:
+                    self._server = _Bucket(capacity / 60.0, float(capacity), float(level), now)
             else:
                 hold = max(hold, _wait_for(requests, self.in_flight + 1.0))
         # Tokens: hold only when not even one more call of the last one's size fits. (The

@@ -73,3 +73,30 @@ def test_fake_clock():
     }
     assert asyncio.run(limiter.acquire()) == 0.0
     assert limiter.granted == 1
+
+
+def test_a_late_response_never_raises_the_servers_count():
+    # Calls sent at once come back in any order. CI met a 429 when the last response to come
+    # back (counted by the server before the others) said 4 requests were left when none were,
+    # and the limiter believed it.
+    now = [0.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    for _ in range(3):
+        asyncio.run(limiter.acquire())
+    limiter.server_limits(requests=(1, None, 60))  # fresh: 1 left, 2 others still in flight
+    assert limiter._server is not None and limiter._server.level == -1.0
+    limiter.settle(0, 0)
+    limiter.server_limits(requests=(5, None, 60))  # stale: counted before the first
+    limiter.settle(0, 0)
+    assert limiter._server.level == -1.0
+    now[0] = 1.0  # a second at 60 a minute brings one back
+    limiter.server_limits(requests=(0, None, 60))
+    assert limiter._server.level == 0.0
+    # Lower than the copy, refilled to 2 by now (another client of the organisation used
+    # them): believed.
+    now[0] = 3.0
+    limiter.server_limits(requests=(0, None, 60))
+    assert limiter._server.level == 0.0
+    # A new limit (a tier change) starts a new copy.
+    limiter.server_limits(requests=(40, None, 100))
+    assert limiter._server.capacity == 100.0 and limiter._server.level == 40.0
