@@ -14,7 +14,9 @@ are the same function metrics.json is computed with). Per preset, over runs:
   (``model``: the interval before the episode bootstrap) and the reported one (``wide``);
 - tasks on the wrong side of the opt-out per run (truth: the subject, offered the task and the
   opt-out, takes the opt-out more often than not);
-- the share of hostile and harmful tasks below the opt-out, fitted and true;
+- the share of hostile and harmful tasks below the opt-out, fitted and true; how often each
+  category's count of tasks truly below lies in its count range, and its share in the
+  reported interval (``straddling_drift`` puts every category's tasks on both sides);
 - how often the opt-out context diagnostic flags, and the position-bias test rejects, by the
   pooled Wilson interval (before) and the episode-clustered one (after);
 - intransitivity beside its null reference;
@@ -39,6 +41,7 @@ from sandbox.metrics.designs.tradeoff import compute as tradeoff_proxies
 
 PRESETS = (
     "well_specified",
+    "straddling_drift",
     "misspecified_cauchy",
     "misspecified_lapses",
     "misspecified_drift",
@@ -49,7 +52,11 @@ PRESETS = (
 
 
 def subject(name: str) -> SimulatedAgentConfig:
-    """The preset; ``well_specified`` is the drift preset with every misspecification off."""
+    """The preset; ``well_specified`` is the drift preset with every misspecification off;
+    ``straddling_drift`` the drift preset with its 30 tasks spread evenly over the opt-out
+    ± 1 (every category on both sides of it: ``pairwise_truth.straddling``)."""
+    if name == "straddling_drift":
+        return pairwise_truth.straddling(preset("misspecified_drift"))
     if name != "well_specified":
         return preset(name)
     cfg = preset("misspecified_drift")
@@ -112,6 +119,11 @@ def main() -> None:
             f"{mean(rows, 'aversive_below_true'):.2f}, in context "
             f"{mean(rows, 'aversive_below_in_context'):.2f}; context flagged "
             f"{mean(rows, 'context_flagged'):.2f}"
+        )
+        print(
+            f"  below-opt-out per category, truly-below count (pseudo-true) in count_range "
+            f"{mean(rows, 'below_count_cover'):.3f}, share in the interval "
+            f"{mean(rows, 'below_share_cover'):.3f}"
         )
         print(
             f"  position bias rejected: pooled Wilson {mean(rows, 'position_reject_pooled'):.2f}"

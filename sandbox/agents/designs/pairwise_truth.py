@@ -61,6 +61,24 @@ def prob_over(cfg: SimulatedAgentConfig, a: Mapping[str, Any], b: Mapping[str, A
     return (1.0 - params.lapse) * clean + params.lapse * 0.5
 
 
+def straddling(cfg: SimulatedAgentConfig, half_width: float = 1.0) -> SimulatedAgentConfig:
+    """A copy of ``cfg`` whose 30 tasks (``play``'s) have utilities evenly spaced over
+    ``opt_out_utility ± half_width`` in the bank's order, so that every category holds tasks on
+    both sides of the opt-out and near it: the below-opt-out counts are uncertain, and the
+    tasks' errors are correlated through the opt-out they share (and, with drift, through the
+    episodes)."""
+    from copy import deepcopy
+
+    from environments.pairwise import PairwiseEnv
+
+    out = deepcopy(cfg)
+    tasks = PairwiseEnv(tasks=30).tasks
+    zero = out.pairwise.opt_out_utility
+    values = np.linspace(zero - half_width, zero + half_width, len(tasks))
+    out.pairwise.option_utilities = {t.id: float(v) for t, v in zip(tasks, values, strict=True)}
+    return out
+
+
 def prefers_opt_out(cfg: SimulatedAgentConfig, task: Mapping[str, Any]) -> bool:
     """Whether the subject, offered ``task`` against the opt-out, takes the opt-out more often."""
     opt = {"id": "opt_out", "category": "opt_out", "aversiveness": 0.0, "opt_out": True}
@@ -124,8 +142,11 @@ def evaluate(cfg: SimulatedAgentConfig, metrics: Mapping[str, Any], records: Any
         (``cover_raw_*``) and of the pseudo-true value (``cover_pt_*``) by the model-based
         interval (``*_model``, the intervals before the episode bootstrap) and the reported
         one (``*_wide``), ``sign_errors`` (tasks on the wrong side of the opt-out), the share
-        of :data:`AVERSIVE_CATEGORIES` tasks below the opt-out fitted and true, the context
-        flag, and position-bias rejections by the pooled Wilson and the clustered interval.
+        of :data:`AVERSIVE_CATEGORIES` tasks below the opt-out fitted and true, how often each
+        category's count of tasks truly below (pseudo-true) lies in its ``count_range`` and
+        its share in the below-opt-out interval (``below_count_cover``,
+        ``below_share_cover``), the context flag, and position-bias rejections by the pooled
+        Wilson and the clustered interval.
     """
     from sandbox.metrics.designs.pairwise_data import RIDGE, read_comparisons
     from sandbox.metrics.robust import pair_counts
@@ -165,6 +186,16 @@ def evaluate(cfg: SimulatedAgentConfig, metrics: Mapping[str, Any], records: Any
             n_aversive += 1
             below_fit += bool(t["below_opt_out"])
             below_true += truly_below
+    # The count of each category's tasks truly below the opt-out (on the fit's pseudo-true
+    # scale) against the count range and the share interval the proxy reports.
+    count_hits: list[bool] = []
+    share_hits: list[bool] = []
+    for category, share in (metrics.get("below_opt_out") or {}).items():
+        members = [o for o, t in tasks.items() if t["category"] == category]
+        below = sum(float(target[index[o]]) < 0.0 for o in members)
+        low, high = share["count_range"]
+        count_hits.append(low <= below <= high)
+        share_hits.append(share["ci_low"] <= below / len(members) <= share["ci_high"])
     order = sorted(tasks)
     bias = metrics["position_bias"]
     pooled = bias["first_share"]
@@ -185,6 +216,8 @@ def evaluate(cfg: SimulatedAgentConfig, metrics: Mapping[str, Any], records: Any
                 ]
             )
         ),
+        "below_count_cover": float(np.mean(count_hits)) if count_hits else None,
+        "below_share_cover": float(np.mean(share_hits)) if share_hits else None,
         "context_flagged": bool(context.get("flagged")),
         "position_reject_pooled": not (pooled["ci_low"] <= 0.5 <= pooled["ci_high"]),
         "position_reject_clustered": not (bias["ci_low"] <= 0.0 <= bias["ci_high"]),

@@ -272,6 +272,9 @@ def _below_share(tasks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     Each task lies below with probability ``p_below_opt_out`` (normal, from its wider standard
     error); the count below is then Poisson-binomial (tasks taken as independent). The interval
     runs from the Wilson low at that count's 2.5% quantile to the Wilson high at its 97.5%.
+    The tasks' errors are in fact correlated (through the opt-out and the episodes); the count
+    range still covers the count truly below on a subject whose tasks straddle the opt-out and
+    drift by episode (``tests/sandbox/metrics/test_misspecified_coverage.py``).
     """
     n = len(tasks)
     below = sum(bool(t["below_opt_out"]) for t in tasks)
