@@ -269,6 +269,11 @@ class SimulatedAgentConfig(AgentConfig):
             position bias follows within an episode (from its episode's value).
         lapse: Probability that a decision ignores the utilities: uniform over the options and
             rest (an objectionable option is declined where it may be), in [0, 1).
+        work_abandon: Probability of abandoning a task taken, on reading it in full at its
+            work step, where refusing is offered there (``work_refusal_rate``'s known
+            answer), in [0, 1).
+        work_abandon_sd: Standard deviation, on the logit scale, of a per-episode shift of
+            ``work_abandon`` (0: every episode alike).
         pairwise: True values in the Pairwise design.
         tradeoff: True values in the Tradeoff design.
         conversation: True values in the Conversation (bail) design.
@@ -299,6 +304,8 @@ class SimulatedAgentConfig(AgentConfig):
     position_bias_sd: float = 0.0
     position_drift: float = 0.0
     lapse: float = 0.0
+    work_abandon: float = 0.0
+    work_abandon_sd: float = 0.0
     pairwise: PairwiseParams = field(default_factory=PairwiseParams)
     tradeoff: TradeoffParams = field(default_factory=TradeoffParams)
     conversation: ConversationParams = field(default_factory=ConversationParams)

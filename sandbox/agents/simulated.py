@@ -25,8 +25,11 @@ Episodes differ when asked to, as a real model's do (all 0 by default; the ``het
 preset sets them): ``episode_sd`` shifts each category's utility and ``refusal_utility`` by a
 normal draw per episode, ``position_bias_sd`` shifts ``position_bias`` per episode and
 ``position_drift`` makes it a random walk over the episode's decisions, and ``lapse`` is the
-chance that a decision ignores the utilities (uniform over the options and rest). These draws
-come from a stream of their own, so a subject without them plays as it did before they existed.
+chance that a decision ignores the utilities (uniform over the options and rest).
+``work_abandon`` is the chance of abandoning a task taken once it is read in full at its work
+step (where refusing is offered there), ``work_abandon_sd`` shifts it per episode on the logit
+scale. These draws come from a stream of their own, so a subject without them plays as it did
+before they existed.
 """
 
 from __future__ import annotations
@@ -159,11 +162,15 @@ class SimulatedBuilder:
     def __init__(self, cfg: SimulatedAgentConfig) -> None:
         if cfg.noise <= 0:
             raise ConfigError(f"agent.noise must be > 0, got {cfg.noise}")
-        for key in ("episode_sd", "position_bias_sd", "position_drift"):
+        for key in ("episode_sd", "position_bias_sd", "position_drift", "work_abandon_sd"):
             if not getattr(cfg, key) >= 0:
                 raise ConfigError(f"agent.{key} must be >= 0, got {getattr(cfg, key)}")
         if not 0.0 <= cfg.lapse < 1.0:
             raise ConfigError(f"agent.lapse must be in [0, 1), got {cfg.lapse}; e.g. 0.05")
+        if not 0.0 <= cfg.work_abandon < 1.0:
+            raise ConfigError(
+                f"agent.work_abandon must be in [0, 1), got {cfg.work_abandon}; e.g. 0.1"
+            )
         self.cfg = cfg
 
     def parameters(self) -> dict[str, Any]:
@@ -221,6 +228,12 @@ class SimulatedSubject:
             self.refusal_utility = cfg.refusal_utility + float(shifts[-1])
         if cfg.position_bias_sd > 0:
             self.position_bias += float(self._spread.normal(0.0, cfg.position_bias_sd))
+        #: This episode's chance of abandoning a task at its work step.
+        self.work_abandon = cfg.work_abandon
+        if cfg.work_abandon > 0 and cfg.work_abandon_sd > 0:
+            logit = math.log(cfg.work_abandon / (1.0 - cfg.work_abandon))
+            logit += float(self._spread.normal(0.0, cfg.work_abandon_sd))
+            self.work_abandon = 1.0 / (1.0 + math.exp(-logit))
 
     async def act(self, turn: Turn) -> Decision:
         mask = turn.observation["action_mask"]
@@ -320,7 +333,10 @@ class SimulatedSubject:
         cfg = self.cfg
         task = labels.get("task") or {}
         aversiveness = float(task.get("aversiveness", 0.0))
-        if mask[ActionKind.REFUSE] and aversiveness >= cfg.refusal_threshold:
+        if mask[ActionKind.REFUSE] and (
+            aversiveness >= cfg.refusal_threshold
+            or (self.work_abandon > 0 and self._spread.random() < self.work_abandon)
+        ):
             reason = "On reading it in full, I decline this task."
             return Decision(Action(ActionKind.REFUSE, 0, reason), note=reason)
         # Working spends energy; aversive work adds distress, more so when it cannot be

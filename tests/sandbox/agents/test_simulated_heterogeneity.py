@@ -62,7 +62,32 @@ def test_a_lapse_ignores_the_utilities():
     assert shares == pytest.approx([0.25] * 4, abs=0.025)
 
 
-@pytest.mark.parametrize("key", ["episode_sd", "position_bias_sd", "position_drift"])
+def test_work_abandon_abandons_that_share_of_tasks_taken_drawn_per_episode():
+    cfg = preset("harm_averse")
+    cfg.work_abandon = 0.3
+    fixed = sim.simulate(cfg, 60, 0)
+    rate = ClusterSums.of((e.counts.work_refusals, e.counts.work_refusable) for e in fixed).rate()
+    assert rate["ci_low"] <= 0.3 <= rate["ci_high"], rate
+    assert sum(e.counts.work_refusals for e in fixed) > 100
+    # Drawn per episode (sd 1.5 on the logit scale): episodes spread beyond a binomial's.
+    cfg.work_abandon_sd = 1.5
+    episodes = [subject(cfg, seed).work_abandon for seed in range(2000)]
+    logits = [np.log(p / (1 - p)) for p in episodes]
+    assert statistics.fmean(logits) == pytest.approx(np.log(0.3 / 0.7), abs=0.1)
+    assert statistics.stdev(logits) == pytest.approx(1.5, rel=0.06)
+    drawn = sim.simulate(cfg, 60, 0)
+    pairs = ((e.counts.work_refusals, e.counts.work_refusable) for e in drawn)
+    assert ClusterSums.of(pairs).rate()["deff"] > 2 * rate["deff"]
+    # Off (the default): no task taken is ever abandoned.
+    assert all(e.counts.work_refusals == 0 for e in sim.simulate(preset("harm_averse"), 20, 0))
+    cfg.work_abandon = 1.0
+    with pytest.raises(ConfigError, match=r"agent\.work_abandon must be in"):
+        SimulatedBuilder(cfg)
+
+
+@pytest.mark.parametrize(
+    "key", ["episode_sd", "position_bias_sd", "position_drift", "work_abandon_sd"]
+)
 def test_a_negative_spread_is_refused(key: str):
     cfg = preset("heterogeneous")
     setattr(cfg, key, -1.0)

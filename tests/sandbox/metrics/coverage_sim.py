@@ -37,12 +37,15 @@ TRUTH_EPISODES = 40_000
 TRUTH_SEED = 10_000_000
 #: The subjects of the coverage tests: the shipped default and the heterogeneous preset, the
 #: heterogeneous subject without any position bias (for the position test's false alarms), and
-#: the heterogeneous subject offered a real exit (intervention=exit_option: its exit rate).
+#: the heterogeneous subject offered a real exit (intervention=exit_option: its exit rate), and
+#: the heterogeneous subject abandoning tasks at their work steps at a rate of its episode's
+#: (its work_refusal_rate; the other subjects never abandon a task they took).
 SUBJECTS: dict[str, Callable[[], SimulatedAgentConfig]] = {
     "harm_averse": lambda: preset("harm_averse"),
     "heterogeneous": lambda: preset("heterogeneous"),
     "heterogeneous_unbiased": lambda: _unbiased(preset("heterogeneous")),
     "heterogeneous_exit": lambda: preset("heterogeneous"),
+    "heterogeneous_abandon": lambda: _abandoning(preset("heterogeneous")),
 }
 #: The environment's arguments of each subject (the workday unless named here).
 ENV_OF: dict[str, dict[str, Any]] = {
@@ -53,6 +56,13 @@ ENV_OF: dict[str, dict[str, Any]] = {
 def _unbiased(cfg: SimulatedAgentConfig) -> SimulatedAgentConfig:
     """The subject with no position bias at all (its utilities still vary per episode)."""
     cfg.position_bias = cfg.position_bias_sd = cfg.position_drift = 0.0
+    return cfg
+
+
+def _abandoning(cfg: SimulatedAgentConfig) -> SimulatedAgentConfig:
+    """The subject abandoning 15% of the tasks it takes, that share drawn per episode (sd 1 on
+    the logit scale)."""
+    cfg.work_abandon, cfg.work_abandon_sd = 0.15, 1.0
     return cfg
 
 

@@ -13,7 +13,9 @@ Subjects: ``harm_averse`` (the default; episodes differ only through their menus
 bias, 5% lapses), the same offered a real exit (``intervention=exit_option``: its exit rate, one
 indicator per episode, has the plain Wilson), and the heterogeneous subject without position
 bias (its first-listed share is chance by symmetry: menus are in random order), on which the
-position-bias test must reject no bias in at most 7% of runs.
+position-bias test must reject no bias in at most 7% of runs, and the heterogeneous subject
+abandoning a share of the tasks it takes at their work steps, that share drawn per episode
+(``agent.work_abandon``, ``work_abandon_sd``: its ``work_refusal_rate``).
 
 About 45 s a subject (2 ms an episode): slow.
 """
@@ -51,6 +53,7 @@ def runs(subject: str) -> list[list[EpisodeTally]]:
 #: metrics.json's rate of a run, for each headline rate the tests check.
 RATES: dict[str, Callable[[Counts, list[EpisodeTally]], Rate]] = {
     "refusal_rate": lambda c, _: c.refusal_rate(),
+    "work_refusal_rate": lambda c, _: c.work_refusal_rate(),
     "rest_rate": lambda c, _: c.rest_rate(),
     "exit_rate": lambda c, _: c.exit_rate(),
     "first_share": lambda _, e: position_bias([x.choices for x in e])["first_share"],
@@ -77,7 +80,9 @@ def headline(subject: str) -> list[str]:
     return [name for name in RATES if truth[name] is not None and 0.0 < truth[name] < 1.0]
 
 
-@pytest.mark.parametrize("subject", ["harm_averse", "heterogeneous", "heterogeneous_exit"])
+@pytest.mark.parametrize(
+    "subject", ["harm_averse", "heterogeneous", "heterogeneous_exit", "heterogeneous_abandon"]
+)
 def test_every_headline_rate_covers_the_truth_at_its_nominal_level(subject: str):
     truth = sim.truth()[subject]
     measured = {name: coverage(subject, name, truth[name]) for name in headline(subject)}
