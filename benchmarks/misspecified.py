@@ -1,6 +1,6 @@
 """The pairwise and trade-off proxies against simulated subjects that break the fitted models.
 
-    python benchmarks/misspecified.py [--runs 40] [--presets misspecified_cauchy ...]
+    python benchmarks/misspecified.py [--runs 40] [--presets misspecified_cauchy ...] [--tasks 30]
 
 Each run is the task_preferences preset's shape (20 episodes x 60 comparisons over 30 tasks
 and the opt-out; the trade-off: 20 episodes x 22 rounds), played by the simulated subject's
@@ -65,11 +65,14 @@ def subject(name: str) -> SimulatedAgentConfig:
     return cfg
 
 
-def pairwise_rows(cfg: SimulatedAgentConfig, runs: int) -> list[dict]:
+def pairwise_rows(cfg: SimulatedAgentConfig, runs: int, tasks: int = 30) -> list[dict]:
     rows = []
     for seed in range(runs):
-        records = pairwise_truth.play(cfg, seed)
-        rows.append(pairwise_truth.evaluate(cfg, pairwise_proxies(records), records))
+        records = pairwise_truth.play(cfg, seed, tasks=tasks)
+        metrics = pairwise_proxies(records)
+        rows.append(
+            {**pairwise_truth.evaluate(cfg, metrics, records), "model": metrics["fit"]["model"]}
+        )
     return rows
 
 
@@ -100,13 +103,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--presets", nargs="*", default=list(PRESETS))
+    parser.add_argument(
+        "--tasks", type=int, default=30,
+        help="tasks in the design (10: about 200 comparisons per option, so a spread is "
+        "fitted per option)",
+    )  # fmt: skip
     args = parser.parse_args()
     for name in args.presets:
         cfg = subject(name)
         began = time.perf_counter()
-        rows = pairwise_rows(cfg, args.runs)
+        rows = pairwise_rows(cfg, args.runs, args.tasks)
         rho = [r["spearman"] for r in rows]
-        print(f"{name} ({args.runs} runs, {time.perf_counter() - began:.0f} s)")
+        fits = sorted({r["model"] for r in rows})
+        print(f"{name} ({args.runs} runs, {time.perf_counter() - began:.0f} s; fit {fits})")
         print(
             f"  pairwise: Spearman median {statistics.median(rho):.3f} min {min(rho):.3f}; "
             f"coverage raw model {mean(rows, 'cover_raw_model'):.2f} wide "

@@ -409,6 +409,9 @@ class ThurstonianFit:
         accuracy: In-sample share of choices won by the option of higher ``mu`` (ties 1/2).
         iterations: Newton (Fisher scoring) iterations of the final stage.
         converged: Whether the final stage converged.
+        mu_cov: Covariance of ``mu`` (``k x k``, NaN rows and columns for options never
+            compared): with spreads fitted, the means' block of the joint inverse
+            information, so the spreads' uncertainty is in it; ``None`` with no pairs.
     """
 
     mu: np.ndarray
@@ -420,6 +423,7 @@ class ThurstonianFit:
     accuracy: float | None
     iterations: int
     converged: bool
+    mu_cov: np.ndarray | None = None
 
     def prob(self, a: int, b: int) -> float:
         """The fitted probability that option ``a`` is chosen over option ``b``."""
@@ -544,6 +548,8 @@ def thurstonian_fit(
     sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
 
     mu, sigma, mu_se, sigma_se = nan.copy(), nan.copy(), nan.copy(), nan.copy()
+    mu_cov = np.full((k, k), np.nan)
+    mu_cov[np.ix_(present, present)] = cov[:q, :q]
     mu[present] = theta[:q]
     mu_se[present] = sd[:q]
     sigma[present] = np.exp(theta[q:]) if fit_sigma else 1.0
@@ -562,4 +568,5 @@ def thurstonian_fit(
         accuracy=float(hits.sum() / n_trials.sum()),
         iterations=iterations,
         converged=converged,
+        mu_cov=mu_cov,
     )
