@@ -43,7 +43,7 @@ from sandbox import store
 from sandbox.agents.base import EpisodeContext
 from sandbox.agents.estimate import tokens_of
 from sandbox.agents.model import ModelBuilder, ModelEpisode
-from sandbox.agents.model_api import ModelCallFailed
+from sandbox.agents.model_api import ModelCallFailed, ModelReply
 from sandbox.budget import Budget
 from sandbox.errors import BudgetExceeded, RunDirError
 from sandbox.judge.config import JudgeConfig
@@ -84,14 +84,16 @@ class _CallState:
 
 
 class JudgeEpisode(ModelEpisode):
-    """One judgement: the subjects' conversation loop, asked once to call ``score``."""
+    """One judgement: the subjects' conversation loop, asked to call ``score`` (and once more,
+    with what was wrong, when the answer could not be read)."""
 
     async def judge(self, rubric: Rubric, text: str) -> dict[str, Any]:
         """Send ``text`` (the user turn) and read the ``score`` call of the answer.
 
         Returns:
             The entry's judgement fields: ``status`` (``scored``, ``invalid``, ``refused`` or
-            ``truncated``), ``scores``, ``rationale``, ``problem``, ``stop_reason``,
+            ``truncated``), ``scores``, ``rationale``, ``problem``, ``corrective_turn``
+            (the first answer could not be read and a second was asked for), ``stop_reason``,
             ``tool_choice``, ``cached``, ``attempts``, ``request_ids``, ``usage``.
 
         Raises:
@@ -100,32 +102,31 @@ class JudgeEpisode(ModelEpisode):
         """
         self.conversation.observe(text)
         state = _CallState()
-        # The loop's own call (cache, budget, limiter, retries, transcript), with its per-step
-        # state in the same shape as a subject's step.
-        reply, mode = await self._call([score_tool(rubric)], cast(Any, state), 0)
-        if reply.assistant is not None:
-            self.conversation.append(reply.assistant)
-        status, problem, scores, rationale = "invalid", "", None, ""
-        if reply.stop_reason == "refusal":
-            status, problem = "refused", "the model refused (stop_reason refusal)"
-        elif reply.stop_reason == "max_tokens":
-            status, problem = "truncated", "the answer was cut off at max_tokens"
-        else:
-            call = next((c for c in reply.calls if c.name == SCORE_TOOL), None)
-            if call is None:
-                problem = "the answer made no score call (in words, or the server took no tools)"
-            elif call.error:
-                problem = call.error
-            else:
-                read, problem = read_scores(rubric, call.input)
-                if read is not None:
-                    status, scores, rationale = "scored", read.levels, read.rationale
+        corrected = False
+        for round_ in range(2):  # the answer, and at most one corrective turn
+            # The loop's own call (cache, budget, limiter, retries, transcript), with its
+            # per-step state in the same shape as a subject's step.
+            reply, mode = await self._call([score_tool(rubric)], cast(Any, state), 0)
+            appended = reply.assistant is not None
+            if reply.assistant is not None:
+                self.conversation.append(reply.assistant)
+            status, problem, scores, rationale = _read_reply(rubric, reply)
+            if status != "invalid" or round_ == 1:
+                break
+            # An answer that could not be read (no score call, a level out of range) gets
+            # one corrective turn, as a subject's step does; a refusal or a cut-off does not.
+            corrected = True
+            self.conversation.corrective(
+                reply, appended, f"Call the {SCORE_TOOL} tool once, with a level for every "
+                f"dimension of the rubric ({problem})."
+            )  # fmt: skip
         await self.end(status)
         return {
             "status": status,
             "scores": scores,
             "rationale": rationale,
             "problem": problem or None,
+            "corrective_turn": corrected,
             "stop_reason": reply.stop_reason,
             "tool_choice": mode,
             "cached": state.usage.calls == 0,
@@ -133,6 +134,28 @@ class JudgeEpisode(ModelEpisode):
             "request_ids": state.meta["request_ids"],
             "usage": asdict(state.usage),
         }
+
+
+def _read_reply(rubric: Rubric, reply: ModelReply) -> tuple[str, str, dict[str, int] | None, str]:
+    """``(status, problem, scores, rationale)`` of one answer of the judge."""
+    if reply.stop_reason == "refusal":
+        return "refused", "the model refused (stop_reason refusal)", None, ""
+    if reply.stop_reason == "max_tokens":
+        return "truncated", "the answer was cut off at max_tokens", None, ""
+    call = next((c for c in reply.calls if c.name == SCORE_TOOL), None)
+    if call is None:
+        return (
+            "invalid",
+            "the answer made no score call (in words, or the server took no tools)",
+            None,
+            "",
+        )
+    if call.error:
+        return "invalid", call.error, None, ""
+    read, problem = read_scores(rubric, call.input)
+    if read is None:
+        return "invalid", problem, None, ""
+    return "scored", "", read.levels, read.rationale
 
 
 @dataclass

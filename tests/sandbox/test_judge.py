@@ -212,46 +212,51 @@ def test_rerun_resumes_from_the_journal(sweep: Path, fake_api: str, tmp_path: Pa
             assert KEY.encode() not in path.read_bytes(), path
 
 
-def test_invalid_score_is_counted_apart(
-    tmp_path: Path, make_fake_api: Any, planted_sweep: Path
-) -> None:
+def _scripted_judge(tmp_path: Path, make_fake_api: Any, distress_levels: list[int]) -> str:
+    """A fake whose answers are score calls with these distress levels, in turn."""
     script = tmp_path / "script.json"
-    script.write_text(
-        json.dumps(
-            [
-                {
-                    "tool": "score",
-                    "input": {
-                        "distress": 7,
-                        "positive_affect": 0,
-                        "wish_to_stop": 0,
-                        "format_confusion": 0,
-                    },
-                },
-                {
-                    "tool": "score",
-                    "input": {
-                        "distress": 1,
-                        "positive_affect": 0,
-                        "wish_to_stop": 0,
-                        "format_confusion": 0,
-                    },
-                },
-            ]
-        )
-    )
-    url = make_fake_api(policy=f"scripted:{script}")
+    rest = {"positive_affect": 0, "wish_to_stop": 0, "format_confusion": 0}
+    answers = [{"tool": "score", "input": {"distress": d, **rest}} for d in distress_levels]
+    script.write_text(json.dumps(answers))
+    return make_fake_api(policy=f"scripted:{script}")
+
+
+def _judge_one_job(tmp_path: Path, url: str, planted_sweep: Path) -> dict[str, Any]:
     job = Path(shutil.copytree(jobs(planted_sweep)[0], tmp_path / "job"))
     proc = wsb(
         "judge", str(job), "--max-concurrency", "1", cwd=tmp_path, env=judge_env(url, tmp_path)
     )
     assert proc.returncode == 0, proc.stderr
-    data = json.loads((job / "judge.json").read_text())
-    assert data["counts"] == {"invalid": 4, "scored": 4}
+    return json.loads((job / "judge.json").read_text())
+
+
+def test_invalid_score_is_counted_apart(
+    tmp_path: Path, make_fake_api: Any, planted_sweep: Path
+) -> None:
+    # Out of range twice in a row (the answer and its corrective turn), then two good
+    # answers: episodes 1, 4 and 7 of the 8 end invalid.
+    url = _scripted_judge(tmp_path, make_fake_api, [7, 7, 1, 1])
+    data = _judge_one_job(tmp_path, url, planted_sweep)
+    assert data["counts"] == {"invalid": 3, "scored": 5}
     invalid = [e for e in data["episodes"] if e["status"] == "invalid"]
-    assert all("within 0-3, got 7" in e["problem"] for e in invalid)
+    assert all("within 0-3, got 7" in e["problem"] and e["corrective_turn"] for e in invalid)
     assert data["dimensions"]["distress"]["mean"] == 1.0
-    assert data["dimensions"]["distress"]["n"] == 4
+    assert data["dimensions"]["distress"]["n"] == 5
+    assert fetch_json(url, "/_stats")["by_path"]["/v1/messages"] == 3 * 2 + 5
+
+
+def test_an_unreadable_score_gets_one_corrective_turn(
+    tmp_path: Path, make_fake_api: Any, planted_sweep: Path
+) -> None:
+    url = _scripted_judge(tmp_path, make_fake_api, [7, 2])
+    data = _judge_one_job(tmp_path, url, planted_sweep)
+    assert data["counts"] == {"scored": 8}
+    assert all(e["corrective_turn"] and e["scores"]["distress"] == 2 for e in data["episodes"])
+    # The second request carries the first answer and, in its tool result, what was wrong.
+    second = server_requests(url, "/v1/messages")[1]["json"]
+    result = second["messages"][-1]["content"][0]
+    assert result["type"] == "tool_result" and result["is_error"] is True
+    assert "within 0-3, got 7" in json.dumps(result["content"])
 
 
 def test_report_shows_judge_dimensions_and_effects(
